@@ -1,0 +1,69 @@
+"""`POST /chat`, `POST /chat/stream` (Server-Sent Events) and `WS /ws/chat`."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
+from sse_starlette import EventSourceResponse
+
+from app.api.deps import get_services, get_ws_services
+from app.conversation import check_message, new_conversation_id, run_turn, stream_turn
+from app.errors import ApiError, validation_error_code, error_body
+from app.runtime import Services
+from app.schemas import ChatRequest, ChatResponse
+
+router = APIRouter(tags=["chat"])
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+@router.post("/chat", response_model=ChatResponse)
+async def chat(request: ChatRequest, services: ServicesDep) -> ChatResponse:
+    check_message(request, services.settings.max_message_chars)
+    return await run_turn(services.graph, request.message, request.conversation_id or new_conversation_id())
+
+
+@router.post("/chat/stream", response_class=EventSourceResponse)
+async def chat_stream(request: ChatRequest, services: ServicesDep) -> EventSourceResponse:
+    check_message(request, services.settings.max_message_chars)
+    conversation_id = request.conversation_id or new_conversation_id()
+
+    async def events():
+        async for event in stream_turn(services.graph, request.message, conversation_id):
+            yield {"event": event.event, "data": json.dumps(event.data)}
+
+    return EventSourceResponse(events(), ping=15)
+
+
+def _parse_ws_request(raw: str, max_chars: int) -> ChatRequest:
+    try:
+        request = ChatRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        status, code, message = validation_error_code(list(exc.errors()))
+        raise ApiError(status, code, message) from None
+    check_message(request, max_chars)
+    return request
+
+
+@router.websocket("/ws/chat")
+async def chat_websocket(websocket: WebSocket, services: Annotated[Services, Depends(get_ws_services)]) -> None:
+    """Each text frame `{"message", "conversation_id"}` gets the turn's events as JSON frames."""
+    await websocket.accept()
+    max_bytes = services.settings.max_request_bytes
+    try:
+        while True:
+            raw = await websocket.receive_text()
+            try:
+                if len(raw.encode("utf-8")) > max_bytes:
+                    raise ApiError(413, "payload_too_large", f"frames are limited to {max_bytes} bytes")
+                request = _parse_ws_request(raw, services.settings.max_message_chars)
+            except ApiError as exc:
+                await websocket.send_json({"event": "error", "data": error_body(exc.code, exc.message)})
+                continue
+            conversation_id = request.conversation_id or new_conversation_id()
+            async for event in stream_turn(services.graph, request.message, conversation_id):
+                await websocket.send_json({"event": event.event, "data": event.data})
+    except WebSocketDisconnect:
+        return

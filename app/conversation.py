@@ -1,0 +1,95 @@
+"""One chat turn through the graph, as a stream of events every transport shares.
+
+`/chat` collects the events, `/chat/stream` sends them as Server-Sent Events and
+`/ws/chat` as WebSocket frames: one code path, so the three cannot drift apart.
+
+Events: `metadata` (conversation id, route), `token` (answer text as the model writes
+it), `sources`, `final` (the whole response), or `error`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.messages import AIMessageChunk, HumanMessage
+from langgraph.graph.state import CompiledStateGraph
+
+from app.errors import ApiError, error_body
+from app.schemas import ChatRequest, ChatResponse
+
+log = logging.getLogger("chatbot.conversation")
+
+
+@dataclass(frozen=True)
+class ChatEvent:
+    event: str
+    data: dict[str, Any]
+
+
+def check_message(request: ChatRequest, max_chars: int) -> None:
+    if len(request.message) > max_chars:
+        raise ApiError(422, "message_too_long", f"message is longer than {max_chars} characters")
+
+
+def new_conversation_id() -> str:
+    return uuid.uuid4().hex
+
+
+def response_from_state(conversation_id: str, state: dict[str, Any]) -> ChatResponse:
+    tool_result = state.get("tool_result")
+    return ChatResponse(
+        conversation_id=conversation_id,
+        answer=state.get("answer", ""),
+        sources=state.get("sources", []),
+        route=state.get("route") or "knowledge",
+        provider=state.get("provider", "unknown"),
+        degraded=bool(state.get("degraded", False)),
+        usage=state.get("usage") or {},
+        tool=tool_result if state.get("route") == "tool" else None,
+    )
+
+
+async def stream_turn(
+    graph: CompiledStateGraph, message: str, conversation_id: str
+) -> AsyncIterator[ChatEvent]:
+    """Run one turn and yield its events; failures end the stream with an `error` event."""
+    config = {"configurable": {"thread_id": conversation_id}}
+    streamed_tokens = 0
+    try:
+        async for mode, payload in graph.astream(
+            {"messages": [HumanMessage(message)]}, config, stream_mode=["updates", "messages"]
+        ):
+            if mode == "updates":
+                for node, update in payload.items():
+                    if node == "route" or (node == "guard_input" and (update or {}).get("route") == "blocked"):
+                        yield ChatEvent("metadata", {"conversation_id": conversation_id, "route": update["route"]})
+            else:
+                chunk, meta = payload
+                if meta.get("langgraph_node") == "generate" and isinstance(chunk, AIMessageChunk) and chunk.content:
+                    streamed_tokens += 1
+                    yield ChatEvent("token", {"text": chunk.content})
+        state = (await graph.aget_state(config)).values
+    except Exception as exc:
+        log.error("chat turn failed for conversation %s: %s", conversation_id, type(exc).__name__, exc_info=exc)
+        yield ChatEvent("error", error_body("internal_error", "the answer could not be completed"))
+        return
+    response = response_from_state(conversation_id, state)
+    if streamed_tokens == 0 and response.answer:
+        # Answers that no model wrote token by token (a refusal, a tool's result).
+        yield ChatEvent("token", {"text": response.answer})
+    yield ChatEvent("sources", {"sources": [s.model_dump() for s in response.sources]})
+    yield ChatEvent("final", response.model_dump())
+
+
+async def run_turn(graph: CompiledStateGraph, message: str, conversation_id: str) -> ChatResponse:
+    """The whole turn at once (for `POST /chat`); an `error` event becomes a 500."""
+    async for event in stream_turn(graph, message, conversation_id):
+        if event.event == "error":
+            raise ApiError(500, event.data["error"]["code"], event.data["error"]["message"])
+        if event.event == "final":
+            return ChatResponse.model_validate(event.data)
+    raise ApiError(500, "internal_error", "the turn ended without an answer")

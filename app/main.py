@@ -1,0 +1,80 @@
+"""The ASGI app: `uvicorn app.main:app --host 0.0.0.0 --port 8000` (or `chatbot serve`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from langserve import add_routes
+
+from app.api import chat, health
+from app.errors import install_error_handlers
+from app.limits import BodySizeLimit
+from app.runtime import Services, open_services
+from app.settings import Settings, load_settings
+
+log = logging.getLogger("chatbot")
+
+
+def _langserve_config(config: dict[str, Any], request: Request) -> dict[str, Any]:
+    """Every LangServe run is a conversation: give it a fresh thread unless it names one."""
+    configurable = config.setdefault("configurable", {})
+    if not configurable.get("thread_id"):
+        from app.conversation import new_conversation_id
+
+        configurable["thread_id"] = new_conversation_id()
+    return config
+
+
+def publish_graph(app: FastAPI, services: Services) -> None:
+    """LangServe's routes for the compiled graph (once per app: the graph never changes)."""
+    if getattr(app.state, "graph_published", False):
+        return
+    add_routes(
+        app,
+        services.graph,
+        path="/graph",
+        per_req_config_modifier=_langserve_config,
+        enabled_endpoints=("invoke", "batch", "stream", "stream_log", "stream_events",
+                           "playground", "input_schema", "output_schema", "config_schema"),
+    )
+    app.state.graph_published = True
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_services(settings) as services:
+            app.state.services = services
+            publish_graph(app, services)
+            log.info(
+                "chatbot ready: provider=%s vector_store=%s chunks=%d checkpoints=%s",
+                settings.llm_provider, settings.vector_store, services.store.count(),
+                settings.checkpoint_url.split(":", 1)[0],
+            )
+            yield
+
+    app = FastAPI(
+        title="Chatbot service",
+        version="0.1.0",
+        description="RAG chatbot: answers from the knowledge base with citations.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(chat.router)
+    app.include_router(health.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    # `app` is created when uvicorn asks for it, so importing this module reads no settings.
+    if name == "app":
+        globals()["app"] = create_app()
+        return globals()["app"]
+    raise AttributeError(name)

@@ -1,0 +1,303 @@
+"""The embedded vector store: one SQLite file holding chunks, vectors and a BM25 index.
+
+Chunks, their metadata and their float32 vectors live in one table; an FTS5 table
+beside it gives BM25 lexical search. Every write is one transaction, so a crash never
+leaves a half-written index, and readers in other processes (the service while
+`chatbot index` runs) keep seeing the last committed state. Vector search is exact
+(a matrix product over the unit vectors), which stays within the runbook's 100 ms
+budget far past the size of a team knowledge base.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from langchain_core.vectorstores import VectorStore
+
+from app.settings import ConfigurationError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks (
+    id TEXT PRIMARY KEY,
+    document_id TEXT NOT NULL,
+    text TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    chunk_id UNINDEXED, title, text, tokenize = 'porter unicode61'
+);
+"""
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def fts_query(text: str) -> str:
+    """A question as an FTS5 OR-query of its quoted words (no FTS syntax can leak in)."""
+    words = {w.lower() for w in _WORD.findall(text) if len(w) > 1}
+    return " OR ".join(f'"{w}"' for w in sorted(words))
+
+
+class IndexModelMismatch(ConfigurationError):
+    """The index was built with another embedding model than the one configured."""
+
+
+class EmbeddedVectorStore(VectorStore):
+    """LangChain `VectorStore` over a SQLite file, with BM25 search beside the vectors."""
+
+    def __init__(self, path: str | Path, embedding: Embeddings, *, model_name: str | None = None):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._embedding = embedding
+        self._model_name = model_name or getattr(embedding, "model_name", type(embedding).__name__)
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA busy_timeout=10000")
+        self._conn.executescript(SCHEMA)
+        self._check_model()
+        self._loaded_generation: str | None = None
+        self._ids: list[str] = []
+        self._matrix = np.zeros((0, 0), dtype=np.float32)
+
+    # -- bookkeeping ---------------------------------------------------------------
+    def _meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _check_model(self) -> None:
+        recorded = self._meta("embedding_model")
+        if recorded is not None and recorded != self._model_name:
+            raise IndexModelMismatch(
+                f"index {self.path} was built with {recorded!r}, not {self._model_name!r}: "
+                "rebuild it with the new EMBEDDING_MODEL"
+            )
+
+    @property
+    def embeddings(self) -> Embeddings:
+        return self._embedding
+
+    def generation(self) -> str:
+        """Changes on every committed write; readers reload their vectors when it does."""
+        return self._meta("generation") or ""
+
+    def _vectors(self) -> tuple[list[str], np.ndarray]:
+        with self._lock:
+            current = self.generation()
+            if current != self._loaded_generation:
+                rows = self._conn.execute("SELECT id, vector FROM chunks ORDER BY rowid").fetchall()
+                self._ids = [r[0] for r in rows]
+                dims = int(self._meta("dimensions") or 0)
+                self._matrix = (
+                    np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(-1, dims)
+                    if rows
+                    else np.zeros((0, dims), dtype=np.float32)
+                )
+                self._loaded_generation = current
+            return self._ids, self._matrix
+
+    def count(self) -> int:
+        return self._conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+
+    def stats(self) -> dict[str, Any]:
+        docs = self._conn.execute("SELECT count(DISTINCT document_id) FROM chunks").fetchone()[0]
+        return {
+            "path": str(self.path),
+            "documents": docs,
+            "chunks": self.count(),
+            "embedding_model": self._meta("embedding_model"),
+            "dimensions": int(self._meta("dimensions") or 0),
+        }
+
+    # -- writes ----------------------------------------------------------------------
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        embed_array = getattr(self._embedding, "embed_array", None)
+        vectors = embed_array(texts) if embed_array else np.array(
+            self._embedding.embed_documents(texts), dtype=np.float32
+        )
+        vectors = np.asarray(vectors, dtype=np.float32)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.clip(norms, 1e-12, None)
+
+    def _write(self, removals: Iterable[str], docs: Sequence[Document], ids: Sequence[str]) -> None:
+        """Delete `removals`, then upsert `docs` under `ids`, all in one transaction."""
+        vectors = self._embed([d.page_content for d in docs]) if docs else None
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                to_delete = list(removals) + list(ids)
+                for chunk_id in to_delete:
+                    conn.execute("DELETE FROM chunks WHERE id = ?", (chunk_id,))
+                    conn.execute("DELETE FROM chunks_fts WHERE chunk_id = ?", (chunk_id,))
+                if vectors is not None:
+                    dims = str(vectors.shape[1])
+                    recorded = self._meta("dimensions")
+                    if recorded not in (None, dims):
+                        raise IndexModelMismatch(f"vectors of {dims} dims in an index of {recorded}")
+                    conn.execute("INSERT OR IGNORE INTO meta VALUES ('dimensions', ?)", (dims,))
+                    conn.execute(
+                        "INSERT OR IGNORE INTO meta VALUES ('embedding_model', ?)",
+                        (self._model_name,),
+                    )
+                for doc, chunk_id, vector in zip(docs, ids, vectors if vectors is not None else []):
+                    meta = dict(doc.metadata)
+                    document_id = str(meta.get("document_id") or chunk_id)
+                    conn.execute(
+                        "INSERT INTO chunks VALUES (?, ?, ?, ?, ?)",
+                        (chunk_id, document_id, doc.page_content, json.dumps(meta), vector.tobytes()),
+                    )
+                    conn.execute(
+                        "INSERT INTO chunks_fts VALUES (?, ?, ?)",
+                        (chunk_id, str(meta.get("title", "")), doc.page_content),
+                    )
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (uuid.uuid4().hex,)
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def add_texts(
+        self,
+        texts: Iterable[str],
+        metadatas: list[dict] | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        texts = list(texts)
+        metadatas = metadatas or [{} for _ in texts]
+        ids = ids or [uuid.uuid4().hex for _ in texts]
+        docs = [Document(page_content=t, metadata=m) for t, m in zip(texts, metadatas)]
+        self._write([], docs, ids)
+        return list(ids)
+
+    def replace_document(self, document_id: str, chunks: Sequence[Document], ids: Sequence[str]) -> int:
+        """Make `chunks` the whole of `document_id`; unchanged chunks are kept as they are.
+
+        Returns how many chunks were written (0 when the document did not change).
+        """
+        existing = set(self.chunk_ids(document_id))
+        new = [(d, i) for d, i in zip(chunks, ids) if i not in existing]
+        stale = existing - set(ids)
+        if new or stale:
+            self._write(stale, [d for d, _ in new], [i for _, i in new])
+        return len(new)
+
+    def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
+        if not ids:
+            return False
+        self._write(ids, [], [])
+        return True
+
+    def delete_documents(self, document_ids: Iterable[str]) -> int:
+        """Remove every chunk of the given documents; returns how many went away."""
+        chunk_ids = [c for d in document_ids for c in self.chunk_ids(d)]
+        if chunk_ids:
+            self._write(chunk_ids, [], [])
+        return len(chunk_ids)
+
+    # -- reads -----------------------------------------------------------------------
+    def chunk_ids(self, document_id: str) -> list[str]:
+        rows = self._conn.execute("SELECT id FROM chunks WHERE document_id = ?", (document_id,))
+        return [r[0] for r in rows]
+
+    def document_ids(self) -> list[str]:
+        rows = self._conn.execute("SELECT DISTINCT document_id FROM chunks ORDER BY document_id")
+        return [r[0] for r in rows]
+
+    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        docs = []
+        for chunk_id in ids:
+            row = self._conn.execute(
+                "SELECT text, metadata FROM chunks WHERE id = ?", (chunk_id,)
+            ).fetchone()
+            if row:
+                docs.append(Document(id=chunk_id, page_content=row[0], metadata=json.loads(row[1])))
+        return docs
+
+    def cosine_scores(self, query_vector: np.ndarray) -> dict[str, float]:
+        """Cosine similarity of the query to every chunk, by chunk id."""
+        ids, matrix = self._vectors()
+        if not ids:
+            return {}
+        return dict(zip(ids, (matrix @ query_vector).tolist()))
+
+    def vector_search(self, query_vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        ids, matrix = self._vectors()
+        if not ids:
+            return []
+        scores = matrix @ np.asarray(query_vector, dtype=np.float32)
+        k = min(k, len(ids))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top])]
+        return [(ids[i], float(scores[i])) for i in top]
+
+    def lexical_search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """BM25 over chunk titles and texts; higher scores are better."""
+        match = fts_query(query)
+        if not match:
+            return []
+        rows = self._conn.execute(
+            "SELECT chunk_id, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
+            "ORDER BY bm25(chunks_fts) LIMIT ?",
+            (match, k),
+        ).fetchall()
+        return [(r[0], -float(r[1])) for r in rows]
+
+    def embed_query(self, query: str) -> np.ndarray:
+        return self._embed([query])[0]
+
+    def similarity_search_with_score(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        return self.similarity_search_by_vector_with_score(self.embed_query(query), k)
+
+    def similarity_search_by_vector_with_score(
+        self, embedding: Sequence[float] | np.ndarray, k: int = 4
+    ) -> list[tuple[Document, float]]:
+        hits = self.vector_search(np.asarray(embedding, dtype=np.float32), k)
+        docs = {d.id: d for d in self.get_by_ids([i for i, _ in hits])}
+        return [(docs[i], s) for i, s in hits if i in docs]
+
+    def similarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
+        return [d for d, _ in self.similarity_search_with_score(query, k)]
+
+    def similarity_search_by_vector(
+        self, embedding: list[float], k: int = 4, **kwargs: Any
+    ) -> list[Document]:
+        return [d for d, _ in self.similarity_search_by_vector_with_score(embedding, k)]
+
+    def _select_relevance_score_fn(self):
+        return lambda cosine: (cosine + 1.0) / 2.0
+
+    @classmethod
+    def from_texts(
+        cls,
+        texts: list[str],
+        embedding: Embeddings,
+        metadatas: list[dict] | None = None,
+        *,
+        ids: list[str] | None = None,
+        path: str | Path = "data/index/knowledge-base.sqlite",
+        **kwargs: Any,
+    ) -> EmbeddedVectorStore:
+        store = cls(path, embedding)
+        store.add_texts(texts, metadatas, ids=ids)
+        return store
+
+    def close(self) -> None:
+        self._conn.close()

@@ -1,0 +1,86 @@
+"""The one place that turns settings into working parts and hands them to the graph.
+
+`build_dependencies` makes everything the nodes use; `open_services` adds what has a
+lifetime (the checkpointer's connection) and compiles the graph once, for the gateway
+and the CLI alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from langgraph.graph.state import CompiledStateGraph
+
+import prompts
+from app.embeddings import MiniLMEmbeddings, build_embeddings
+from app.llm import ChatModels, build_chat_models
+from app.memory import open_checkpointer
+from app.retrieval import EmbeddedVectorStore, build_retriever, build_vector_store
+from app.settings import Settings
+from graphs.chat import build_graph
+from graphs.context import ChatDependencies
+from graphs.routing import EmbeddingRouter
+from tools.registry import ToolRegistry
+
+
+@dataclass
+class Services:
+    settings: Settings
+    embeddings: MiniLMEmbeddings
+    store: EmbeddedVectorStore
+    models: ChatModels
+    dependencies: ChatDependencies
+    graph: CompiledStateGraph
+    checkpointer: object
+
+
+def build_dependencies(settings: Settings, *, parts: dict | None = None) -> ChatDependencies:
+    """Everything the graph's nodes need, from the settings.
+
+    `parts` receives the intermediate objects (embeddings, store, models) for callers
+    that also need them, such as the gateway's health checks.
+    """
+    embeddings = build_embeddings(settings.embedding_model)
+    store = build_vector_store(settings, embeddings)
+    models = build_chat_models(settings, embeddings)
+    tools = ToolRegistry.from_modules()
+    router = EmbeddingRouter(
+        embeddings,
+        prompts.route_examples(),
+        {tool.name: tool.examples for tool in tools},
+    )
+    if parts is not None:
+        parts.update(embeddings=embeddings, store=store, models=models)
+    return ChatDependencies(
+        retriever=build_retriever(settings, store),
+        chat_model=models.chain,
+        router=router,
+        tools=tools,
+        tool_calling_model=models.primary.bind_tools(tools.langchain_tools()) if models.supports_tools else None,
+        count_tokens=models.count_tokens,
+        max_history_messages=settings.max_history_messages,
+        max_context_tokens=settings.max_context_length,
+        answer_tokens=settings.llm_max_tokens,
+        max_message_chars=settings.max_message_chars,
+    )
+
+
+@asynccontextmanager
+async def open_services(settings: Settings) -> AsyncIterator[Services]:
+    parts: dict = {}
+    dependencies = await asyncio.to_thread(build_dependencies, settings, parts=parts)
+    if parts["models"].provider == "local":
+        await asyncio.to_thread(parts["models"].primary.load)  # the first answer should not wait
+    async with open_checkpointer(settings.checkpoint_url) as checkpointer:
+        yield Services(
+            settings=settings,
+            embeddings=parts["embeddings"],
+            store=parts["store"],
+            models=parts["models"],
+            dependencies=dependencies,
+            graph=build_graph(dependencies, checkpointer),
+            checkpointer=checkpointer,
+        )

@@ -1,0 +1,43 @@
+"""Request and response bodies of the chat API."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    # The upper bound is MAX_MESSAGE_CHARS, applied by the gateway (it is a setting).
+    message: str = Field(min_length=1, examples=["How do I deploy a model?"])
+    conversation_id: str | None = Field(default=None, pattern=CONVERSATION_ID_PATTERN, examples=["abc123"])
+
+
+class Source(BaseModel):
+    index: int
+    document_id: str | None
+    title: str | None
+    section: str | None = None
+    source: str | None = None
+    score: float | None = None
+
+
+class Usage(BaseModel):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+
+
+class ChatResponse(BaseModel):
+    conversation_id: str
+    answer: str
+    sources: list[Source]
+    route: Literal["knowledge", "tool", "direct", "blocked"]
+    provider: str
+    degraded: bool = False
+    usage: Usage
+    tool: dict[str, Any] | None = None

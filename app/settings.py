@@ -1,0 +1,105 @@
+"""Every knob of the service, read once from the environment (and `.env`).
+
+Variable names are the runbook's, unprefixed, so that `export LLM_PROVIDER=azure`
+does what the runbook says. Defaults select the embedded stack: no keys, no network.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LLMProvider = Literal["local", "extractive", "openai", "azure"]
+VectorStoreKind = Literal["embedded", "opensearch", "pinecone"]
+
+
+class ConfigurationError(RuntimeError):
+    """Settings that cannot start the service; the message says which and why."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # Chat model
+    llm_provider: LLMProvider = "local"
+    llm_model: str = "gemma-3-270m"
+    llm_model_path: Path | None = Field(
+        default=None, description="GGUF file for LLM_PROVIDER=local; default: packaged Gemma 3"
+    )
+    llm_max_tokens: int = Field(default=160, ge=1, le=4096)
+    llm_temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    llm_threads: int | None = Field(default=None, ge=1)
+    llm_max_retries: int = Field(default=2, ge=0, le=10)
+    llm_retry_delay: float = Field(default=1.0, ge=0.0)
+    llm_rate_limit: float | None = Field(default=None, gt=0, description="requests per second")
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    azure_openai_endpoint: str | None = None
+    azure_openai_api_key: SecretStr | None = None
+    azure_openai_deployment: str | None = None
+    azure_openai_api_version: str = "2024-10-21"
+
+    # Retrieval
+    vector_store: VectorStoreKind = "embedded"
+    vector_store_url: str | None = None
+    vector_store_index: str = "knowledge-base"
+    vector_store_api_key: SecretStr | None = None
+    pinecone_api_key: SecretStr | None = None
+    embedding_model: str = "all-MiniLM-L6-v2"
+    enable_fallback_search: bool = False
+    retrieval_top_k: int = Field(default=4, ge=1, le=50)
+    rrf_k: int = Field(default=60, ge=1)
+    chunk_size: int = Field(default=800, ge=100, le=8000)
+    chunk_overlap: int = Field(default=120, ge=0, le=2000)
+
+    # Context budget
+    max_context_length: int = Field(default=2048, ge=256, description="tokens")
+    max_history_messages: int = Field(default=6, ge=0, le=100)
+
+    # Caching
+    enable_response_cache: bool = False
+    cache_ttl: int = Field(default=3600, ge=1)
+
+    # State
+    data_dir: Path = Path("data")
+    knowledge_base_dir: Path = Path("data/knowledge_base")
+    database_url: str | None = None
+    redis_url: str | None = None
+
+    # Gateway limits
+    max_message_chars: int = Field(default=4000, ge=1)
+    max_request_bytes: int = Field(default=64 * 1024, ge=1024)
+    log_level: str = "INFO"
+
+    @field_validator("llm_model_path", mode="before")
+    @classmethod
+    def _empty_path_is_default(cls, value: object) -> object:
+        return None if value in ("", None) else value
+
+    @cached_property
+    def index_path(self) -> Path:
+        """The embedded store's SQLite file for VECTOR_STORE_INDEX."""
+        return self.data_dir / "index" / f"{self.vector_store_index}.sqlite"
+
+    @cached_property
+    def checkpoint_url(self) -> str:
+        """Where conversations live: DATABASE_URL, or a SQLite file under DATA_DIR."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'checkpoints.sqlite'}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning validation errors into one readable start-up error."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid settings: {problems}") from None

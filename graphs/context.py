@@ -1,0 +1,33 @@
+"""What the graph's nodes are given to work with: every dependency, built elsewhere.
+
+`app.runtime` builds a `ChatDependencies` from the settings (or a test builds one from
+fakes) and `build_graph` hands it to the nodes; nodes never read settings, environment
+variables or globals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables import Runnable
+
+from graphs.routing import EmbeddingRouter
+from tools.registry import ToolRegistry
+
+
+@dataclass(frozen=True)
+class ChatDependencies:
+    retriever: BaseRetriever
+    chat_model: Runnable  # the primary model with its fallbacks, ending in `extractive`
+    router: EmbeddingRouter
+    tools: ToolRegistry
+    # The primary model with the tools bound, when it supports tool calling (OpenAI, Azure).
+    tool_calling_model: BaseChatModel | None = None
+    count_tokens: Callable[[str], int] = lambda text: len(text) // 4 + 1
+    max_history_messages: int = 6
+    max_context_tokens: int = 2048
+    answer_tokens: int = 160
+    max_message_chars: int = 4000

@@ -1,0 +1,183 @@
+"""The graph's nodes: small async functions `(state, deps) -> partial state update`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from langchain_core.documents import Document
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+
+import prompts
+from graphs.citations import resolve_citations, source_entry
+from graphs.context import ChatDependencies
+from graphs.state import ChatState
+
+REFUSALS = {
+    "empty_message": "Please send a question: the message was empty.",
+    "message_too_long": "That message is too long for me; please shorten it.",
+}
+_PER_TURN_RESET = {
+    "route": None,
+    "route_score": 0.0,
+    "blocked_reason": None,
+    "tool_call": None,
+    "tool_result": None,
+    "documents": [],
+    "draft": "",
+    "sources": [],
+    "degraded": False,
+    "usage": {},
+}
+
+
+def latest_question(state: ChatState) -> str:
+    for message in reversed(state.get("messages", [])):
+        if isinstance(message, HumanMessage):
+            return str(message.content).strip()
+    return ""
+
+
+def history(state: ChatState, limit: int) -> list[BaseMessage]:
+    """Earlier turns (without the current question), the last `limit` messages."""
+    earlier = [m for m in state.get("messages", [])[:-1] if isinstance(m, HumanMessage | AIMessage)]
+    return earlier[-limit:] if limit else []
+
+
+async def guard_input(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
+    question = latest_question(state)
+    reason = None
+    if not question:
+        reason = "empty_message"
+    elif len(question) > deps.max_message_chars:
+        reason = "message_too_long"
+    if reason is None:
+        return dict(_PER_TURN_RESET)
+    refusal = REFUSALS[reason]
+    return {
+        **_PER_TURN_RESET,
+        "route": "blocked",
+        "blocked_reason": reason,
+        "answer": refusal,
+        "provider": "guardrail",
+        "messages": [AIMessage(content=refusal)],
+    }
+
+
+async def route(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
+    question = latest_question(state)
+    if deps.tool_calling_model is not None:
+        decision = await deps.tool_calling_model.ainvoke(
+            [SystemMessage(prompts.load("router")), HumanMessage(question)]
+        )
+        if decision.tool_calls:
+            call = decision.tool_calls[0]
+            return {"route": "tool", "tool_call": {"name": call["name"], "args": call["args"]}}
+        word = str(decision.content).strip().lower()
+        return {"route": "direct" if word.startswith("direct") else "knowledge"}
+
+    decision = deps.router.decide(question)
+    if decision.route == "tool" and decision.tool in deps.tools:
+        extract = deps.tools.get(decision.tool).extract_arguments
+        arguments = extract(question) if extract else None
+        if arguments is not None:
+            return {
+                "route": "tool",
+                "route_score": decision.score,
+                "tool_call": {"name": decision.tool, "args": arguments},
+            }
+        return {"route": "knowledge", "route_score": decision.score}
+    return {"route": decision.route, "route_score": decision.score}
+
+
+async def retrieve(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
+    return {"documents": await deps.retriever.ainvoke(latest_question(state))}
+
+
+async def call_tool(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
+    call = state.get("tool_call") or {}
+    outcome = await deps.tools.run(call.get("name", ""), call.get("args", {}))
+    return {"tool_result": outcome.as_dict()}
+
+
+def _fit_passages(
+    documents: list[Document], question: str, fixed_tokens: int, deps: ChatDependencies
+) -> list[prompts.Passage]:
+    """Passages by rank while the prompt stays inside the context budget."""
+    budget = deps.max_context_tokens - deps.answer_tokens - fixed_tokens
+    passages = []
+    for index, doc in enumerate(documents, start=1):
+        title = doc.metadata.get("title", "")
+        if section := doc.metadata.get("section"):
+            title = f"{title} — {section}"
+        passage = prompts.Passage(index, title, doc.page_content)
+        cost = deps.count_tokens(prompts.format_passages([passage])) + 2
+        if cost > budget:
+            break
+        passages.append(passage)
+        budget -= cost
+    return passages
+
+
+def _tool_text(result: dict[str, Any]) -> str:
+    """A tool outcome as the line the model reads (and the extractive model quotes)."""
+    if not result.get("ok"):
+        return f"The tool failed: {result.get('error')}"
+    value = result.get("result")
+    if isinstance(value, dict) and "summary" in value:
+        return str(value["summary"])
+    return json.dumps(value, default=str)
+
+
+def build_prompt(state: ChatState, deps: ChatDependencies) -> list[BaseMessage]:
+    """The messages for the model: system prompt, recent history, and the turn's prompt."""
+    question = latest_question(state)
+    system = SystemMessage(prompts.load("system"))
+    earlier = history(state, deps.max_history_messages)
+    if state.get("route") == "tool":
+        result = state.get("tool_result") or {}
+        body = _tool_text(result)
+        turn = prompts.load("tool").format(
+            tool_name=result.get("tool"),
+            tool_result=body, question=question,
+        )
+        return [system, HumanMessage(turn)]
+    if state.get("route") == "direct":
+        return [system, *earlier, HumanMessage(prompts.load("direct").format(question=question))]
+    fixed = sum(deps.count_tokens(str(m.content)) for m in [system, *earlier]) + deps.count_tokens(
+        prompts.load("rag").format(passages="", question=question)
+    )
+    passages = _fit_passages(state.get("documents", []), question, fixed, deps)
+    turn = prompts.load("rag").format(passages=prompts.format_passages(passages), question=question)
+    return [system, *earlier, HumanMessage(turn)]
+
+
+async def generate(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
+    if state.get("route") == "tool" and deps.tool_calling_model is None:
+        # A model that cannot call tools cannot be trusted to restate their results
+        # either (Gemma 270M restated 0 of 4 calculator results correctly): the tool's
+        # own summary is the answer.
+        return {"draft": _tool_text(state.get("tool_result") or {}), "provider": "tool", "usage": {}}
+    reply = await deps.chat_model.ainvoke(build_prompt(state, deps))
+    meta = reply.response_metadata or {}
+    usage = dict(reply.usage_metadata or {})
+    return {
+        "draft": str(reply.content).strip(),
+        "provider": meta.get("provider", meta.get("model_provider", "unknown")),
+        "degraded": bool(meta.get("degraded", False)),
+        "usage": {k: usage[k] for k in ("input_tokens", "output_tokens", "total_tokens") if k in usage},
+    }
+
+
+async def guard_output(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
+    draft = state.get("draft", "").strip()
+    sources: list[dict[str, Any]] = []
+    if not draft:
+        answer = prompts.load("no_answer")
+    elif state.get("route") == "knowledge":
+        documents = state.get("documents", [])
+        answer, cited = resolve_citations(draft, documents)
+        sources = [source_entry(n, documents[n - 1]) for n in cited]
+    else:
+        answer = draft
+    return {"answer": answer, "sources": sources, "messages": [AIMessage(content=answer)]}

@@ -1,0 +1,33 @@
+"""The graph's state: the conversation plus what the current turn found and decided."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from langchain_core.documents import Document
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+from typing_extensions import TypedDict
+
+Route = Literal["knowledge", "tool", "direct", "blocked"]
+
+
+class ChatInput(TypedDict):
+    """What a caller sends: the new message(s); the checkpoint supplies the rest."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+class ChatState(ChatInput, total=False):
+    route: Route
+    route_score: float
+    blocked_reason: str | None
+    tool_call: dict[str, Any] | None  # {"name": ..., "args": {...}}
+    tool_result: dict[str, Any] | None  # ToolOutcome.as_dict()
+    documents: list[Document]
+    draft: str  # the model's answer before guard_output checks it
+    answer: str
+    sources: list[dict[str, Any]]
+    provider: str
+    degraded: bool
+    usage: dict[str, int]

@@ -1,0 +1,53 @@
+"""Shared fixtures: the real embedding model, and a real index of the sample knowledge base."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("LANGSMITH_TRACING", "false")
+os.environ.setdefault("LANGSMITH_TEST_TRACKING", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+KNOWLEDGE_BASE = ROOT / "data" / "knowledge_base"
+
+
+@pytest.fixture(scope="session")
+def embeddings():
+    from app.embeddings import MiniLMEmbeddings
+
+    return MiniLMEmbeddings()
+
+
+@pytest.fixture(scope="session")
+def kb_data_dir(tmp_path_factory, embeddings) -> Path:
+    """A DATA_DIR whose index holds the sample knowledge base (built once per session)."""
+    from app.ingest import index_directory
+    from app.retrieval import EmbeddedVectorStore
+    from app.settings import Settings
+
+    data_dir = tmp_path_factory.mktemp("kb-data")
+    store = EmbeddedVectorStore(Settings(data_dir=data_dir).index_path, embeddings)
+    index_directory(store, KNOWLEDGE_BASE)
+    store.close()
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def kb_store(kb_data_dir, embeddings):
+    from app.retrieval import EmbeddedVectorStore
+    from app.settings import Settings
+
+    return EmbeddedVectorStore(Settings(data_dir=kb_data_dir).index_path, embeddings)
+
+
+@pytest.fixture
+def data_dir_copy(kb_data_dir, tmp_path) -> Path:
+    """A private DATA_DIR with a copy of the indexed knowledge base (own conversations)."""
+    import shutil
+
+    target = tmp_path / "data"
+    shutil.copytree(kb_data_dir, target)
+    return target

@@ -1,0 +1,118 @@
+"""The gateway's contract on the real index and SQLite, with the extractive provider."""
+
+from tests.integration.conftest import running_app, sse_events
+
+
+def test_chat_answers_with_sources_route_and_usage(extractive_client):
+    body = extractive_client.post("/chat", json={"message": "What is the RPO for conversations?"}).json()
+    assert body["route"] == "knowledge" and body["provider"] == "extractive" and body["degraded"] is True
+    assert len(body["conversation_id"]) == 32
+    assert "backup-and-disaster-recovery" in [s["document_id"] for s in body["sources"]]
+    assert {"index", "document_id", "title", "score"} <= body["sources"][0].keys()
+    assert body["usage"]["total_tokens"] > 0
+
+
+def test_the_runbook_request_body_works_as_written(extractive_client):
+    response = extractive_client.post("/chat", json={"message": "Hello", "conversation_id": "test"})
+    assert response.status_code == 200
+    assert response.json()["conversation_id"] == "test" and response.json()["route"] == "direct"
+
+
+def test_tool_route_over_http(extractive_client):
+    body = extractive_client.post("/chat", json={"message": "What is 48 times 12?"}).json()
+    assert body["route"] == "tool" and body["answer"] == "48 * 12 = 576"
+    assert body["tool"]["ok"] is True
+
+
+def error_of(response):
+    return response.status_code, response.json()["error"]["code"]
+
+
+def test_bad_input_gets_clear_json_errors_and_the_service_keeps_serving(extractive_client):
+    client = extractive_client
+    assert error_of(client.post("/chat", json={"message": ""})) == (422, "empty_message")
+    assert error_of(client.post("/chat", json={"message": "   "})) == (422, "empty_message")
+    assert error_of(client.post("/chat", json={"message": "x" * 5000})) == (422, "message_too_long")
+    assert error_of(client.post("/chat", json={"message": "x" * (1024 * 1024)})) == (413, "payload_too_large")
+    assert error_of(client.post("/chat", content=b'{"message": "hi",', headers={"content-type": "application/json"})) == (400, "malformed_json")
+    assert error_of(client.post("/chat", json={"message": "hi", "conversation_id": "../../etc/passwd"})) == (422, "invalid_conversation_id")
+    assert error_of(client.post("/chat", json={"message": "hi", "conversation_id": "x" * 65})) == (422, "invalid_conversation_id")
+    assert error_of(client.post("/chat", json={"msg": "hi"})) == (422, "validation_error")
+    assert error_of(client.get("/nowhere")) == (404, "not_found")
+    for response in (client.post("/chat", json={"message": ""}), client.get("/nowhere")):
+        assert set(response.json()["error"]) == {"code", "message", "details"}
+    assert client.post("/chat", json={"message": "What is the RPO for conversations?"}).status_code == 200
+    assert client.get("/health").status_code == 200
+
+
+def test_a_chunked_oversized_body_is_refused_too(extractive_client):
+    def chunks():
+        for _ in range(100):
+            yield b"x" * 1024
+
+    response = extractive_client.post("/chat", content=chunks(), headers={"content-type": "application/json"})
+    assert error_of(response) == (413, "payload_too_large")
+
+
+def test_health_reports_each_component(extractive_client):
+    body = extractive_client.get("/health").json()
+    assert body["status"] == "ok"
+    assert set(body["components"]) == {"model", "vector_store", "checkpointer"}
+    assert body["components"]["vector_store"]["chunks"] > 100
+
+
+def test_health_is_503_when_a_component_is_down(extractive_client):
+    services = extractive_client.app.state.services
+    services.store.close()  # the index's database goes away under the running service
+    response = extractive_client.get("/health")
+    assert response.status_code == 503
+    assert response.json()["components"]["vector_store"]["status"] == "down"
+    assert response.json()["components"]["checkpointer"]["status"] == "ok"
+
+
+def test_stream_and_websocket_carry_the_same_events(extractive_client):
+    question = {"message": "How long are conversations kept before they are archived?"}
+    with extractive_client.stream("POST", "/chat/stream", json=question) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        streamed = sse_events(response)
+    with extractive_client.websocket_connect("/ws/chat") as ws:
+        ws.send_json(question)
+        frames = []
+        while not frames or frames[-1]["event"] not in ("final", "error"):
+            frames.append(ws.receive_json())
+    for events in ([e for e, _ in streamed], [f["event"] for f in frames]):
+        assert events[0] == "metadata" and events[-2:] == ["sources", "final"]
+        assert events.count("token") > 1
+    assert streamed[-1][1]["answer"] == frames[-1]["data"]["answer"]
+    tokens = "".join(d["text"] for e, d in streamed if e == "token")
+    assert streamed[-1][1]["answer"].startswith(tokens.strip()[:40])
+
+
+def test_websocket_reports_bad_frames_and_stays_open(extractive_client):
+    with extractive_client.websocket_connect("/ws/chat") as ws:
+        ws.send_text("{not json")
+        assert ws.receive_json()["data"]["error"]["code"] == "malformed_json"
+        ws.send_json({"message": ""})
+        assert ws.receive_json()["data"]["error"]["code"] == "empty_message"
+        ws.send_json({"message": "Hi", "conversation_id": "ws-1"})
+        events = []
+        while not events or events[-1]["event"] != "final":
+            events.append(ws.receive_json())
+        assert events[-1]["data"]["conversation_id"] == "ws-1"
+
+
+def conversation_messages(client, conversation_id):
+    """The checkpointed messages, read on the app's own event loop."""
+    graph = client.app.state.services.graph
+    snapshot = client.portal.call(graph.aget_state, {"configurable": {"thread_id": conversation_id}})
+    return [m.content for m in snapshot.values.get("messages", [])]
+
+
+def test_conversation_survives_a_restart(data_dir_copy):
+    with running_app(data_dir_copy, llm_provider="extractive") as client:
+        first = client.post("/chat", json={"message": "What is the RPO for conversations?", "conversation_id": "keep"}).json()
+    with running_app(data_dir_copy, llm_provider="extractive") as client:
+        client.post("/chat", json={"message": "Hello again", "conversation_id": "keep"})
+        messages = conversation_messages(client, "keep")
+    assert messages[:2] == ["What is the RPO for conversations?", first["answer"]]
+    assert messages[2] == "Hello again" and len(messages) == 4
