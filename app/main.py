@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,21 +12,30 @@ from fastapi import FastAPI, Request
 from langserve import add_routes
 
 from app.api import chat, health
+from app.conversation import new_conversation_id
 from app.errors import install_error_handlers
 from app.limits import BodySizeLimit
 from app.runtime import Services, open_services
+from app.schemas import CONVERSATION_ID_PATTERN
 from app.settings import Settings, load_settings
 
 log = logging.getLogger("chatbot")
 
 
-def _langserve_config(config: dict[str, Any], request: Request) -> dict[str, Any]:
-    """Every LangServe run is a conversation: give it a fresh thread unless it names one."""
-    configurable = config.setdefault("configurable", {})
-    if not configurable.get("thread_id"):
-        from app.conversation import new_conversation_id
+async def _langserve_config(config: dict[str, Any], request: Request) -> dict[str, Any]:
+    """Every LangServe run is a conversation: the thread the client names, or a new one.
 
-        configurable["thread_id"] = new_conversation_id()
+    LangServe drops configurable keys the graph does not declare (thread_id is one), so
+    the client's `config.configurable.thread_id` is read from the body itself.
+    """
+    try:
+        body = await request.json()
+        thread_id = body.get("config", {}).get("configurable", {}).get("thread_id")
+    except (ValueError, AttributeError):
+        thread_id = None
+    if not (isinstance(thread_id, str) and re.fullmatch(CONVERSATION_ID_PATTERN, thread_id)):
+        thread_id = new_conversation_id()
+    config.setdefault("configurable", {})["thread_id"] = thread_id
     return config
 
 

@@ -20,7 +20,7 @@ from app.llm import ChatModels, build_chat_models
 from app.memory import open_checkpointer
 from app.retrieval import EmbeddedVectorStore, build_retriever, build_vector_store
 from app.settings import Settings
-from graphs.chat import build_graph
+from graphs.builder import build_graph
 from graphs.context import ChatDependencies
 from graphs.routing import EmbeddingRouter
 from tools.registry import ToolRegistry

@@ -11,7 +11,7 @@ from sse_starlette import EventSourceResponse
 
 from app.api.deps import get_services, get_ws_services
 from app.conversation import check_message, new_conversation_id, run_turn, stream_turn
-from app.errors import ApiError, validation_error_code, error_body
+from app.errors import ApiError, error_body, validation_error_code
 from app.runtime import Services
 from app.schemas import ChatRequest, ChatResponse
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
@@ -30,7 +30,7 @@ async def _check(probe: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, An
 
 
 @router.get("/health")
-async def health(services: Services = Depends(get_services)) -> JSONResponse:
+async def health(services: Annotated[Services, Depends(get_services)]) -> JSONResponse:
     models = services.models
 
     async def model() -> dict[str, Any]:

@@ -7,7 +7,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 import prompts
 from app.llm.extractive import ExtractiveChatModel
 from app.retrieval import EmbeddedVectorStore, HybridRetriever
-from graphs.chat import build_graph
+from graphs.builder import build_graph
 from graphs.context import ChatDependencies
 from graphs.edges import after_guard_input, after_route
 from graphs.nodes import build_prompt, guard_input

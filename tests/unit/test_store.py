@@ -4,7 +4,12 @@ import pytest
 from langchain_core.documents import Document
 
 from app.ingest import chunk_id, index_directory, split_document
-from app.retrieval import EmbeddedVectorStore, HybridRetriever, IndexModelMismatch, reciprocal_rank_fusion
+from app.retrieval import (
+    EmbeddedVectorStore,
+    HybridRetriever,
+    IndexModelMismatch,
+    reciprocal_rank_fusion,
+)
 
 
 def doc(text, document_id="d1", **meta):

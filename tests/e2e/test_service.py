@@ -1,0 +1,61 @@
+"""The service as operators run it: `chatbot serve`, over real HTTP and WebSocket."""
+
+import asyncio
+import json
+
+import httpx
+import websockets
+from langserve import RemoteRunnable
+
+
+def test_health_reports_every_component_up(service_url):
+    response = httpx.get(f"{service_url}/health")
+    assert response.status_code == 200
+    components = response.json()["components"]
+    assert {c["status"] for c in components.values()} == {"ok"}
+    assert components["model"]["provider"] == "local"
+
+
+def test_remote_runnable_invokes_the_graph_over_http(service_url):
+    graph = RemoteRunnable(f"{service_url}/graph")
+    config = {"configurable": {"thread_id": "langserve-1"}}
+    out = graph.invoke({"messages": [{"type": "human", "content": "What is 6 * 7?"}]}, config=config)
+    assert out["route"] == "tool" and out["answer"] == "6 * 7 = 42"
+    out = graph.invoke({"messages": [{"type": "human", "content": "How do I roll back a Kubernetes deployment?"}]}, config=config)
+    assert out["route"] == "knowledge" and out["sources"]
+    assert len(out["messages"]) == 4  # the same thread: the first turn is remembered
+
+
+def test_sse_streams_tokens_over_http(service_url):
+    events = []
+    with httpx.stream("POST", f"{service_url}/chat/stream", json={"message": "What is the RPO for conversations?"}, timeout=120) as response:
+        assert response.status_code == 200
+        name = None
+        for line in response.iter_lines():
+            if line.startswith("event:"):
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and name:
+                events.append((name, json.loads(line[5:])))
+    names = [n for n, _ in events]
+    assert names[0] == "metadata" and names[-1] == "final" and names.count("token") > 1
+
+
+def test_websocket_streams_the_same_events(service_url):
+    async def converse():
+        async with websockets.connect(service_url.replace("http", "ws") + "/ws/chat") as ws:
+            await ws.send(json.dumps({"message": "What is the RPO for conversations?", "conversation_id": "ws-e2e"}))
+            frames = []
+            while not frames or frames[-1]["event"] not in ("final", "error"):
+                frames.append(json.loads(await asyncio.wait_for(ws.recv(), 120)))
+            return frames
+
+    frames = asyncio.run(converse())
+    names = [f["event"] for f in frames]
+    assert names[0] == "metadata" and names[-2:] == ["sources", "final"] and names.count("token") > 1
+    assert frames[-1]["data"]["conversation_id"] == "ws-e2e"
+
+
+def test_bad_requests_do_not_take_the_service_down(service_url):
+    assert httpx.post(f"{service_url}/chat", content=b"{", headers={"content-type": "application/json"}).status_code == 400
+    assert httpx.post(f"{service_url}/chat", json={"message": "y" * 1_000_000}).status_code == 413
+    assert httpx.get(f"{service_url}/health").status_code == 200

@@ -1,0 +1,52 @@
+"""The real local model (Gemma 3 270M through llama.cpp) through the whole service."""
+
+import pytest
+
+import prompts
+from tests.integration.conftest import running_app, sse_events
+
+
+@pytest.fixture(scope="module")
+def local_client(tmp_path_factory, kb_data_dir):
+    import shutil
+
+    data_dir = tmp_path_factory.mktemp("local") / "data"
+    shutil.copytree(kb_data_dir, data_dir)
+    with running_app(data_dir, llm_provider="local") as client:
+        yield client
+
+
+def test_a_knowledge_base_question_is_answered_with_a_citation_of_the_right_document(local_client):
+    body = local_client.post(
+        "/chat", json={"message": "What is the maximum size of a Lambda container image?"}
+    ).json()
+    assert body["provider"] == "local" and body["degraded"] is False
+    assert body["route"] == "knowledge"
+    assert body["sources"] and body["sources"][0]["document_id"] == "lambda-serverless-inference"
+    # What a 270M base model says is measured in bench/ (fact accuracy), not asserted here.
+    assert len(body["answer"]) > 10 and body["answer"] != prompts.load("no_answer")
+    assert "[" in body["answer"]  # the citation marker is in the text
+    assert body["usage"]["input_tokens"] > 100 and body["usage"]["output_tokens"] > 0
+
+
+def test_the_stream_yields_several_tokens_before_the_final_event(local_client):
+    with local_client.stream("POST", "/chat/stream", json={"message": "How do I roll back a Kubernetes deployment?"}) as response:
+        events = sse_events(response)
+    names = [e for e, _ in events]
+    assert names[0] == "metadata" and names[-1] == "final"
+    assert names[: names.index("final")].count("token") > 1
+    final = events[-1][1]
+    assert final["provider"] == "local"
+    streamed = "".join(d["text"] for e, d in events if e == "token").strip()
+    assert final["answer"].startswith(streamed)  # the final answer only adds a citation
+
+
+def test_a_second_turn_sees_the_first(local_client):
+    conversation = {"conversation_id": "local-memory"}
+    local_client.post("/chat", json={"message": "What is the RPO for conversations?", **conversation})
+    local_client.post("/chat", json={"message": "Thanks!", **conversation})
+    graph = local_client.app.state.services.graph
+    snapshot = local_client.portal.call(graph.aget_state, {"configurable": {"thread_id": "local-memory"}})
+    contents = [m.content for m in snapshot.values["messages"]]
+    assert contents[0] == "What is the RPO for conversations?" and contents[2] == "Thanks!"
+    assert len(contents) == 4 and snapshot.values["route"] == "direct"
