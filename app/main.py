@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -54,12 +54,16 @@ def publish_graph(app: FastAPI, services: Services) -> None:
     app.state.graph_published = True
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    services_factory: Callable[[Settings], AbstractAsyncContextManager[Services]] = open_services,
+) -> FastAPI:
+    """The gateway; `services_factory` lets a benchmark swap in other parts."""
     settings = settings or load_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_services(settings) as services:
+        async with services_factory(settings) as services:
             app.state.services = services
             publish_graph(app, services)
             log.info(

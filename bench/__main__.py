@@ -1,0 +1,32 @@
+"""`python -m bench [name ...]`: run the benchmarks one after another, print JSON.
+
+Benchmarks run sequentially on purpose: on 2 cores, anything measured beside another
+load measures the contention.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+
+os.environ.setdefault("LANGSMITH_TRACING", "false")
+
+from bench import answers, gateway_overhead, search  # noqa: E402
+
+BENCHMARKS = {"gateway": gateway_overhead.run, "search": search.run, "answers": answers.run}
+
+
+def main(names: list[str]) -> None:
+    unknown = set(names) - BENCHMARKS.keys()
+    if unknown:
+        sys.exit(f"unknown benchmark(s) {sorted(unknown)}; choose from {sorted(BENCHMARKS)}")
+    results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}
+    for name in names or list(BENCHMARKS):
+        results[name] = BENCHMARKS[name]()
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,110 @@
+"""The chat models through the whole service: time to first token, tokens/s, and what they answer.
+
+The service runs as its own process; every question of the sample set is asked over
+`POST /chat/stream`. Per provider:
+- `ttft`: request to first token event; `decode_tokens_per_s`: completion tokens over
+  the time from first token to the final event;
+- `cited_relevant`: share of answers whose first citation is a relevant document;
+- `fact_recall`: mean share of the reference answer's content words found in the answer
+  (a lexical measure, not a judge: issue 7 brings judged correctness);
+- `no_answer`: share of answers that say the passages do not answer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+import httpx
+from rich.progress import track
+
+import prompts
+from bench.common import ROOT, console, indexed_data_dir, percentiles, sample_questions
+
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = set("a an and are as at be by for from in is it of on or the to with that this its".split())
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+def _ask(client: httpx.Client, url: str, question: str) -> dict:
+    started = time.perf_counter()
+    first = None
+    name = None
+    final = None
+    with client.stream("POST", url, json={"message": question}) as response:
+        for line in response.iter_lines():
+            if line.startswith("event:"):
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and name:
+                if name == "token" and first is None:
+                    first = time.perf_counter()
+                if name == "final":
+                    final = json.loads(line[5:])
+    done = time.perf_counter()
+    return {"final": final, "ttft_ms": ((first or done) - started) * 1000, "decode_s": done - (first or done)}
+
+
+def _measure(provider: str, data_dir, questions: list[dict]) -> dict:
+    port = 19000 + (os.getpid() % 1000)
+    env = {**os.environ, "DATA_DIR": str(data_dir), "LLM_PROVIDER": provider}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--log-level", "warning"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(timeout=300) as client:
+            for _ in range(1200):
+                try:
+                    if client.get(f"{base}/health").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            _ask(client, f"{base}/chat/stream", "warm up: what is a canary release?")
+            results = [
+                (item, _ask(client, f"{base}/chat/stream", item["question"]))
+                for item in track(questions, description=f"answers ({provider})", console=console)
+            ]
+    finally:
+        server.terminate()
+        server.wait(20)
+
+    no_answer = prompts.load("no_answer")
+    ttft, rates, cited, recall, empty = [], [], 0, [], 0
+    examples = []
+    for item, result in results:
+        final = result["final"]
+        ttft.append(result["ttft_ms"])
+        tokens = final["usage"].get("output_tokens", 0)
+        if result["decode_s"] > 0 and tokens > 1:
+            rates.append(tokens / result["decode_s"])
+        sources = [s["document_id"] for s in final["sources"]]
+        cited += bool(sources and sources[0] in item["relevant_doc_ids"])
+        reference = _content_words(item["reference_answer"])
+        recall.append(len(reference & _content_words(final["answer"])) / max(1, len(reference)))
+        empty += final["answer"].startswith(no_answer)
+        if len(examples) < 5:
+            examples.append({"question": item["question"], "answer": final["answer"], "reference": item["reference_answer"]})
+    n = len(results)
+    return {
+        "questions": n,
+        "ttft": percentiles(ttft),
+        "decode_tokens_per_s": round(sum(rates) / len(rates), 1) if rates else None,
+        "cited_relevant": round(cited / n, 3),
+        "fact_recall": round(sum(recall) / n, 3),
+        "no_answer": round(empty / n, 3),
+        "examples": examples,
+    }
+
+
+def run(limit: int | None = None) -> dict:
+    questions = sample_questions()[:limit]
+    data_dir = indexed_data_dir()
+    return {provider: _measure(provider, data_dir, questions) for provider in ("local", "extractive")}

@@ -1,0 +1,54 @@
+"""Shared pieces of the benchmarks: percentiles, the sample questions, a scratch index."""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+
+ROOT = Path(__file__).resolve().parents[1]
+KNOWLEDGE_BASE = ROOT / "data" / "knowledge_base"
+console = Console(stderr=True)
+
+
+def percentiles(samples_ms: list[float]) -> dict[str, float]:
+    ordered = sorted(samples_ms)
+
+    def pick(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+    return {
+        "n": len(ordered),
+        "p50_ms": pick(0.50),
+        "p95_ms": pick(0.95),
+        "p99_ms": pick(0.99),
+        "mean_ms": round(statistics.fmean(ordered), 2),
+    }
+
+
+def sample_questions() -> list[dict]:
+    from dataclasses import asdict
+
+    from evals.dataset import load_dataset
+
+    return [asdict(e) for e in load_dataset("sample_kb")]
+
+
+def indexed_data_dir() -> Path:
+    """A scratch DATA_DIR with the sample knowledge base indexed (deleted at exit)."""
+    import atexit
+
+    from app.embeddings import MiniLMEmbeddings
+    from app.ingest import index_directory
+    from app.retrieval import EmbeddedVectorStore
+    from app.settings import Settings
+
+    data_dir = Path(tempfile.mkdtemp(prefix="chatbot-bench-"))
+    atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
+    store = EmbeddedVectorStore(Settings(data_dir=data_dir).index_path, MiniLMEmbeddings())
+    index_directory(store, KNOWLEDGE_BASE)
+    store.close()
+    return data_dir

@@ -1,0 +1,117 @@
+"""Gateway overhead: request to first streamed token, with an instant model.
+
+The service runs as its own process (uvicorn), the client sends 200 sequential
+`POST /chat/stream` requests over loopback and times the first `token` event. Two
+set-ups separate the costs:
+- `instant_parts`: instant chat model, fixed retrieval and routing: what the gateway,
+  the graph and the checkpointer add by themselves (target p95 < 15 ms);
+- `real_retrieval`: instant chat model, real routing and hybrid retrieval: everything a
+  turn costs before the model's first token.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import time
+from contextlib import asynccontextmanager
+
+import httpx
+from langchain_core.documents import Document
+from langchain_core.language_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+from langchain_core.retrievers import BaseRetriever
+from rich.progress import track
+
+from bench.common import ROOT, console, indexed_data_dir, percentiles
+
+REQUESTS = 200
+WARMUP = 10
+
+
+class FixedRetriever(BaseRetriever):
+    def _get_relevant_documents(self, query: str, *, run_manager=None) -> list[Document]:
+        meta = {"document_id": "bench", "title": "Bench", "section": "", "score": 1.0}
+        return [Document(page_content="Fixed passage for the benchmark.", metadata=meta)]
+
+
+class FixedRouter:
+    def decide(self, message: str):
+        from graphs.routing import RouteDecision
+
+        return RouteDecision("knowledge", None, 1.0)
+
+
+def instant_model() -> GenericFakeChatModel:
+    return GenericFakeChatModel(messages=itertools.repeat(AIMessage(content="An instant answer from the bench [1].")))
+
+
+def create_bench_app():
+    """App factory for uvicorn: the real app with the parts named by BENCH_PARTS swapped."""
+    from dataclasses import replace
+
+    from app.main import create_app
+    from app.runtime import open_services
+    from graphs.builder import build_graph
+
+    parts = os.environ["BENCH_PARTS"]
+
+    @asynccontextmanager
+    async def bench_services(settings):
+        async with open_services(settings) as services:
+            deps = replace(services.dependencies, chat_model=instant_model())
+            if parts == "instant_parts":
+                deps = replace(deps, retriever=FixedRetriever(), router=FixedRouter())
+            services.dependencies = deps
+            services.graph = build_graph(deps, services.checkpointer)
+            yield services
+
+    return create_app(services_factory=bench_services)
+
+
+def _first_token_ms(client: httpx.Client, url: str, n: int) -> float:
+    started = time.perf_counter()
+    with client.stream("POST", url, json={"message": f"How do I deploy a model? ({n})"}) as response:
+        for line in response.iter_lines():
+            if line.startswith("event: token"):
+                return (time.perf_counter() - started) * 1000
+    raise RuntimeError("the stream ended without a token")
+
+
+def _measure(parts: str, data_dir) -> dict:
+    port = 18000 + (os.getpid() % 1000)
+    env = {**os.environ, "BENCH_PARTS": parts, "DATA_DIR": str(data_dir), "LLM_PROVIDER": "extractive"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "bench.gateway_overhead:create_bench_app", "--factory",
+         "--port", str(port), "--log-level", "warning"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(timeout=30) as client:
+            for _ in range(600):
+                try:
+                    if client.get(f"{base}/health").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            url = f"{base}/chat/stream"
+            for n in range(WARMUP):
+                _first_token_ms(client, url, n)
+            samples = [_first_token_ms(client, url, n) for n in track(range(REQUESTS), description=parts, console=console)]
+    finally:
+        server.terminate()
+        server.wait(20)
+    return percentiles(samples)
+
+
+def run() -> dict:
+    data_dir = indexed_data_dir()
+    return {
+        "requests": REQUESTS,
+        "instant_parts_ttft": _measure("instant_parts", data_dir),
+        "real_retrieval_ttft": _measure("real_retrieval", data_dir),
+        "target_p95_ms": 15,
+    }

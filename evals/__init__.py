@@ -1,0 +1,1 @@
+"""Evaluation datasets and (later) evaluators; see `evals/datasets/README.md`."""
