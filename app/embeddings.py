@@ -9,6 +9,7 @@ L2-normalised, so a dot product is the cosine similarity.
 from __future__ import annotations
 
 import threading
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -86,7 +87,12 @@ class MiniLMEmbeddings(Embeddings):
         return self.embed_array(texts).tolist()
 
     def embed_query(self, text: str) -> list[float]:
-        return self.embed_array([text])[0].tolist()
+        # A turn embeds its question twice (routing, then retrieval): remember recent ones.
+        return list(self._cached_query(text))
+
+    @lru_cache(maxsize=1024)  # noqa: B019 - one instance per process, kept for its lifetime
+    def _cached_query(self, text: str) -> tuple[float, ...]:
+        return tuple(self.embed_array([text])[0].tolist())
 
 
 def build_embeddings(model_name: str) -> MiniLMEmbeddings:

@@ -20,6 +20,11 @@ async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver]:
         path = Path(url.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
         async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
+            # WAL lets readers (the CLI, other replicas' health checks) work during writes;
+            # synchronous=NORMAL skips an fsync per checkpoint (a turn writes several):
+            # commits survive a process crash, and an OS crash loses at most the last ones.
+            await saver.conn.execute("PRAGMA journal_mode=WAL")
+            await saver.conn.execute("PRAGMA synchronous=NORMAL")
             await saver.setup()
             yield saver
     elif url.startswith(("postgresql://", "postgres://")):

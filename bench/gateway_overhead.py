@@ -36,6 +36,9 @@ class FixedRetriever(BaseRetriever):
         meta = {"document_id": "bench", "title": "Bench", "section": "", "score": 1.0}
         return [Document(page_content="Fixed passage for the benchmark.", metadata=meta)]
 
+    async def _aget_relevant_documents(self, query: str, *, run_manager=None) -> list[Document]:
+        return self._get_relevant_documents(query)  # instant: no worker thread
+
 
 class FixedRouter:
     def decide(self, message: str):

@@ -259,7 +259,8 @@ class EmbeddedVectorStore(VectorStore):
         return [(r[0], -float(r[1])) for r in rows]
 
     def embed_query(self, query: str) -> np.ndarray:
-        return self._embed([query])[0]
+        vector = np.asarray(self._embedding.embed_query(query), dtype=np.float32)
+        return vector / max(float(np.linalg.norm(vector)), 1e-12)
 
     def similarity_search_with_score(
         self, query: str, k: int = 4, **kwargs: Any

@@ -116,3 +116,23 @@ def test_conversation_survives_a_restart(data_dir_copy):
         messages = conversation_messages(client, "keep")
     assert messages[:2] == ["What is the RPO for conversations?", first["answer"]]
     assert messages[2] == "Hello again" and len(messages) == 4
+
+
+def test_concurrent_turns_of_one_conversation_are_serialized(extractive_client):
+    """Both turns land in the history, each after the other, none lost or interleaved."""
+    import asyncio
+
+    from app.conversation import run_turn
+
+    graph = extractive_client.app.state.services.graph
+
+    async def two_turns():
+        await asyncio.gather(
+            run_turn(graph, "What is the RPO for conversations?", "race"),
+            run_turn(graph, "How long are conversations kept?", "race"),
+        )
+
+    extractive_client.portal.call(two_turns)
+    messages = conversation_messages(extractive_client, "race")
+    assert len(messages) == 4
+    assert {messages[0], messages[2]} == {"What is the RPO for conversations?", "How long are conversations kept?"}
