@@ -65,6 +65,7 @@ def build_dependencies(settings: Settings, *, parts: dict | None = None) -> Chat
         max_context_tokens=settings.max_context_length,
         answer_tokens=settings.llm_max_tokens,
         max_message_chars=settings.max_message_chars,
+        max_passages=models.max_passages,
     )
 
 

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
 
     # Context budget
     max_context_length: int = Field(default=2048, ge=256, description="tokens")
+    max_passages: int | None = Field(
+        default=None, ge=1, le=50,
+        description="most retrieved passages the model reads; default: 2 for the local model, all for others",
+    )
     max_history_messages: int = Field(default=6, ge=0, le=100)
 
     # Caching

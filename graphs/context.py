@@ -31,3 +31,4 @@ class ChatDependencies:
     max_context_tokens: int = 2048
     answer_tokens: int = 160
     max_message_chars: int = 4000
+    max_passages: int | None = None  # None: as many as fit the context budget

@@ -100,17 +100,24 @@ async def call_tool(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
     return {"tool_result": outcome.as_dict()}
 
 
-def _fit_passages(
-    documents: list[Document], question: str, fixed_tokens: int, deps: ChatDependencies
-) -> list[prompts.Passage]:
-    """Passages by rank while the prompt stays inside the context budget."""
-    budget = deps.max_context_tokens - deps.answer_tokens - fixed_tokens
+def _passages(documents: list[Document]) -> list[prompts.Passage]:
     passages = []
     for index, doc in enumerate(documents, start=1):
         title = doc.metadata.get("title", "")
         if section := doc.metadata.get("section"):
             title = f"{title} — {section}"
-        passage = prompts.Passage(index, title, doc.page_content)
+        passages.append(prompts.Passage(index, title, doc.page_content))
+    return passages
+
+
+def _fit_passages(
+    documents: list[Document], question: str, fixed_tokens: int, deps: ChatDependencies
+) -> list[prompts.Passage]:
+    """Passages by rank, at most `max_passages`, while the prompt fits the budget."""
+    budget = deps.max_context_tokens - deps.answer_tokens - fixed_tokens
+    candidates = _passages(documents)[: deps.max_passages]
+    passages = []
+    for passage in candidates:
         cost = deps.count_tokens(prompts.format_passages([passage])) + 2
         if cost > budget:
             break

@@ -21,6 +21,7 @@ class ChatModels:
     chain: Runnable  # primary.with_fallbacks([... extractive])
     supports_tools: bool
     count_tokens: Callable[[str], int]
+    max_passages: int | None = None  # None: as many as fit the context budget
 
 
 def _local(settings: Settings) -> BaseChatModel:
@@ -93,10 +94,15 @@ def build_chat_models(settings: Settings, embeddings: Embeddings | None = None) 
             return ChatModels("extractive", extractive, extractive, False, extractive.get_num_tokens)
         case other:  # Settings validates the name; this guards a new literal left unhandled
             raise ConfigurationError(f"unknown LLM_PROVIDER {other!r}")
-    supports_tools = settings.llm_provider in ("openai", "azure")
-    count = primary.get_num_tokens if settings.llm_provider == "local" else (lambda t: len(t) // 4 + 1)
+    local = settings.llm_provider == "local"
+    supports_tools = not local
+    count = primary.get_num_tokens if local else (lambda t: len(t) // 4 + 1)
+    # The 270M local model reads ~400 prompt tokens/s on 2 cores and is distracted by
+    # extra passages: with 2 instead of 4 its first token came twice as fast and its
+    # answers and citations were better (bench/answers.py, sample set).
+    passages = settings.max_passages or (2 if local else None)
     return ChatModels(
-        settings.llm_provider, primary, primary.with_fallbacks([extractive]), supports_tools, count
+        settings.llm_provider, primary, primary.with_fallbacks([extractive]), supports_tools, count, passages
     )
 
 

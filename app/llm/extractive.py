@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -52,6 +53,36 @@ def _overlap(question: str, sentence: str) -> float:
     return len(q & _terms(sentence)) / len(q) if q else 0.0
 
 
+@dataclass(frozen=True)
+class RankedSentence:
+    score: float
+    passage: int  # the passage's citation number
+    position: int  # the sentence's place within its passage
+    sentence: str
+
+
+def rank_sentences(
+    question: str, passages: list[prompts.Passage], embeddings: Embeddings | None = None
+) -> list[RankedSentence]:
+    """Every sentence of the passages, most relevant to the question first.
+
+    Word overlap with the question, mixed with embedding similarity when embeddings are
+    given. A sentence is scored with its passage title, since "Images may be up to
+    10 GB" alone does not say it is about Lambda.
+    """
+    candidates = [(p, n, s) for p in passages for n, s in enumerate(split_sentences(p.text))]
+    if not candidates:
+        return []
+    scores = [_overlap(question, f"{p.title} {s}") for p, _, s in candidates]
+    if embeddings is not None:
+        texts = [question] + [f"{p.title}: {s}" for p, _, s in candidates]
+        vectors = np.array(embeddings.embed_documents(texts))
+        cosine = vectors[1:] @ vectors[0]
+        scores = [0.6 * c + 0.4 * o for c, o in zip(cosine.tolist(), scores)]
+    ranked = [RankedSentence(score, p.index, n, s) for score, (p, n, s) in zip(scores, candidates)]
+    return sorted(ranked, key=lambda r: r.score, reverse=True)
+
+
 class ExtractiveChatModel(BaseChatModel):
     """Answers by quoting the retrieved sentences most relevant to the question."""
 
@@ -68,24 +99,6 @@ class ExtractiveChatModel(BaseChatModel):
     def get_num_tokens(self, text: str) -> int:
         return len(text.split())
 
-    def _rank(
-        self, question: str, candidates: list[tuple[int, str]], titles: dict[int, str]
-    ) -> list[tuple[float, int, str]]:
-        """Score sentences by word overlap with the question, and by embedding similarity
-        when embeddings are given. A sentence is embedded with its passage title, since
-        "Images may be up to 10 GB" alone does not say it is about Lambda."""
-        scores = [_overlap(question, f"{titles[i]} {s}") for i, s in candidates]
-        if self.embeddings is not None:
-            texts = [question] + [f"{titles[i]}: {s}" for i, s in candidates]
-            vectors = np.array(self.embeddings.embed_documents(texts))
-            cosine = vectors[1:] @ vectors[0]
-            scores = [0.6 * c + 0.4 * o for c, o in zip(cosine.tolist(), scores)]
-        return sorted(
-            ((score, index, s) for score, (index, s) in zip(scores, candidates)),
-            key=lambda item: item[0],
-            reverse=True,
-        )
-
     def answer(self, prompt_text: str) -> str:
         """The reply to one rendered prompt (RAG, tool or direct)."""
         tool_result = prompts.parse_tool_result(prompt_text)
@@ -95,16 +108,13 @@ class ExtractiveChatModel(BaseChatModel):
         if not passages:
             return prompts.load("direct_fallback")
         question = prompts.parse_question(prompt_text)
-        candidates = [(p.index, s) for p in passages for s in split_sentences(p.text)]
-        if not candidates:
-            return prompts.load("no_answer")
-        ranked = self._rank(question, candidates, {p.index: p.title for p in passages})
-        chosen = [r for r in ranked[: self.max_sentences] if r[0] >= self.min_similarity]
+        ranked = rank_sentences(question, passages, self.embeddings)
+        chosen = [r for r in ranked[: self.max_sentences] if r.score >= self.min_similarity]
         if not chosen:
             return prompts.load("no_answer")
         # Quote in reading order within the ranking's pick, each with its citation.
-        chosen.sort(key=lambda r: candidates.index((r[1], r[2])))
-        return " ".join(f"{sentence} [{index}]" for _, index, sentence in chosen)
+        chosen.sort(key=lambda r: (r.passage, r.position))
+        return " ".join(f"{r.sentence} [{r.passage}]" for r in chosen)
 
     def _reply(self, messages: list[BaseMessage]) -> str:
         return self.answer(str(messages[-1].content))

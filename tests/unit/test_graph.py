@@ -125,3 +125,10 @@ async def test_guard_input_refuses_empty_and_oversized_messages(retriever, route
 def test_edges_name_the_next_node():
     assert after_guard_input({"route": None}) == "route"
     assert [after_route({"route": r}) for r in ("knowledge", "tool", "direct")] == ["retrieve", "call_tool", "generate"]
+
+
+async def test_a_model_reads_at_most_max_passages(retriever, router):
+    d = deps(retriever, router, ScriptedChatModel(), max_passages=1)
+    docs = await retriever.ainvoke("Lambda image size")
+    prompt = build_prompt({"messages": [HumanMessage("Lambda image size")], "route": "knowledge", "documents": docs}, d)
+    assert [p.index for p in prompts.parse_passages(prompt[-1].content)] == [1]
