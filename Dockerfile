@@ -35,9 +35,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     HF_HUB_OFFLINE=1 \
     LANGSMITH_TRACING=false \
     OMP_WAIT_POLICY=PASSIVE
-USER chatbot
+USER 10001
 RUN chatbot index --source data/knowledge_base
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD curl -fsS http://127.0.0.1:8000/health || exit 1
+    CMD ["curl", "-fsS", "http://127.0.0.1:8000/health"]
 CMD ["chatbot", "serve", "--host", "0.0.0.0", "--port", "8000"]

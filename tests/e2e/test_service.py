@@ -59,3 +59,9 @@ def test_bad_requests_do_not_take_the_service_down(service_url):
     assert httpx.post(f"{service_url}/chat", content=b"{", headers={"content-type": "application/json"}).status_code == 400
     assert httpx.post(f"{service_url}/chat", json={"message": "y" * 1_000_000}).status_code == 413
     assert httpx.get(f"{service_url}/health").status_code == 200
+
+
+def test_langserve_publishes_playground_and_schemas(service_url):
+    assert httpx.get(f"{service_url}/graph/playground/").status_code == 200
+    schema = httpx.get(f"{service_url}/graph/input_schema").json()
+    assert "messages" in json.dumps(schema)
