@@ -132,3 +132,21 @@ async def test_a_model_reads_at_most_max_passages(retriever, router):
     docs = await retriever.ainvoke("Lambda image size")
     prompt = build_prompt({"messages": [HumanMessage("Lambda image size")], "route": "knowledge", "documents": docs}, d)
     assert [p.index for p in prompts.parse_passages(prompt[-1].content)] == [1]
+
+
+async def test_generate_streams_the_models_tokens_through_the_graph(retriever, router):
+    """LangChain's own fake chat model, streamed in `messages` mode as the gateway does."""
+    import itertools
+
+    from langchain_core.language_models import GenericFakeChatModel
+
+    model = GenericFakeChatModel(messages=itertools.repeat(AIMessage(content="Lambda images may be up to 10 GB [1].")))
+    graph = build_graph(deps(retriever, router, model))
+    tokens = [
+        chunk.content
+        async for chunk, meta in graph.astream(
+            {"messages": [HumanMessage("How big can a Lambda image be?")]}, stream_mode="messages"
+        )
+        if meta["langgraph_node"] == "generate" and chunk.content
+    ]
+    assert len(tokens) > 3 and "".join(tokens) == "Lambda images may be up to 10 GB [1]."
