@@ -19,6 +19,7 @@ from app.embeddings import MiniLMEmbeddings, build_embeddings
 from app.llm import ChatModels, build_chat_models
 from app.memory import open_checkpointer
 from app.retrieval import EmbeddedVectorStore, build_retriever, build_vector_store
+from app.retrieval.naming import DocumentNames
 from app.settings import Settings
 from graphs.builder import build_graph
 from graphs.context import ChatDependencies
@@ -66,6 +67,7 @@ def build_dependencies(settings: Settings, *, parts: dict | None = None) -> Chat
         answer_tokens=settings.llm_max_tokens,
         max_message_chars=settings.max_message_chars,
         max_passages=models.max_passages,
+        named_documents=DocumentNames(store.document_titles),
     )
 
 

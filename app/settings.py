@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     # Retrieval
     vector_store: VectorStoreKind = "embedded"
     vector_store_url: str | None = None
-    vector_store_index: str = "knowledge-base"
+    vector_store_index: str = Field(default="knowledge-base", pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")
     vector_store_api_key: SecretStr | None = None
     pinecone_api_key: SecretStr | None = None
     embedding_model: str = "all-MiniLM-L6-v2"
@@ -87,9 +87,9 @@ class Settings(BaseSettings):
         return None if value in ("", None) else value
 
     @cached_property
-    def index_path(self) -> Path:
-        """The embedded store's SQLite file for VECTOR_STORE_INDEX."""
-        return self.data_dir / "index" / f"{self.vector_store_index}.sqlite"
+    def index_dir(self) -> Path:
+        """Where the embedded store keeps its index files and aliases."""
+        return self.data_dir / "index"
 
     @cached_property
     def checkpoint_url(self) -> str:

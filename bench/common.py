@@ -42,13 +42,13 @@ def indexed_data_dir() -> Path:
     import atexit
 
     from app.embeddings import MiniLMEmbeddings
-    from app.ingest import index_directory
-    from app.retrieval import EmbeddedVectorStore
+    from app.ingestion import index_directory
+    from app.retrieval import build_vector_store
     from app.settings import Settings
 
     data_dir = Path(tempfile.mkdtemp(prefix="chatbot-bench-"))
     atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
-    store = EmbeddedVectorStore(Settings(data_dir=data_dir).index_path, MiniLMEmbeddings())
+    store = build_vector_store(Settings(data_dir=data_dir), MiniLMEmbeddings())
     index_directory(store, KNOWLEDGE_BASE)
     store.close()
     return data_dir

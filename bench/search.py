@@ -28,11 +28,11 @@ def _quality(rankings: list[tuple[list[str], set[str]]]) -> dict[str, float]:
 
 def run(iterations: int = 5) -> dict:
     from app.embeddings import MiniLMEmbeddings
-    from app.retrieval import EmbeddedVectorStore, HybridRetriever
+    from app.retrieval import HybridRetriever, build_vector_store
     from app.settings import Settings
 
     data_dir = indexed_data_dir()
-    store = EmbeddedVectorStore(Settings(data_dir=data_dir).index_path, MiniLMEmbeddings())
+    store = build_vector_store(Settings(data_dir=data_dir), MiniLMEmbeddings())
     retriever = HybridRetriever(store=store, k=4)
     questions = sample_questions()
     retriever.invoke("warm up")

@@ -32,3 +32,5 @@ class ChatDependencies:
     answer_tokens: int = 160
     max_message_chars: int = 4000
     max_passages: int | None = None  # None: as many as fit the context budget
+    # The documents a question names by id or title; retrieval is limited to them.
+    named_documents: Callable[[str], list[str]] = lambda question: []

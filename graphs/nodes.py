@@ -91,7 +91,12 @@ async def route(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
 
 
 async def retrieve(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
-    return {"documents": await deps.retriever.ainvoke(latest_question(state))}
+    question = latest_question(state)
+    if named := deps.named_documents(question):
+        documents = await deps.retriever.ainvoke(question, filter={"document_ids": named})
+        if documents:
+            return {"documents": documents}
+    return {"documents": await deps.retriever.ainvoke(question)}
 
 
 async def call_tool(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:

@@ -24,12 +24,12 @@ def embeddings():
 @pytest.fixture(scope="session")
 def kb_data_dir(tmp_path_factory, embeddings) -> Path:
     """A DATA_DIR whose index holds the sample knowledge base (built once per session)."""
-    from app.ingest import index_directory
-    from app.retrieval import EmbeddedVectorStore
+    from app.ingestion import index_directory
+    from app.retrieval import build_vector_store
     from app.settings import Settings
 
     data_dir = tmp_path_factory.mktemp("kb-data")
-    store = EmbeddedVectorStore(Settings(data_dir=data_dir).index_path, embeddings)
+    store = build_vector_store(Settings(data_dir=data_dir), embeddings)
     index_directory(store, KNOWLEDGE_BASE)
     store.close()
     return data_dir
@@ -37,10 +37,10 @@ def kb_data_dir(tmp_path_factory, embeddings) -> Path:
 
 @pytest.fixture(scope="session")
 def kb_store(kb_data_dir, embeddings):
-    from app.retrieval import EmbeddedVectorStore
+    from app.retrieval import build_vector_store
     from app.settings import Settings
 
-    return EmbeddedVectorStore(Settings(data_dir=kb_data_dir).index_path, embeddings)
+    return build_vector_store(Settings(data_dir=kb_data_dir), embeddings)
 
 
 @pytest.fixture

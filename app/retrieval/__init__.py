@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from langchain_core.embeddings import Embeddings
 
+from app.retrieval.catalog import IndexCatalog
 from app.retrieval.hybrid import HybridRetriever, reciprocal_rank_fusion
 from app.retrieval.store import EmbeddedVectorStore, IndexModelMismatch
 from app.settings import ConfigurationError, Settings
@@ -11,6 +12,7 @@ from app.settings import ConfigurationError, Settings
 __all__ = [
     "EmbeddedVectorStore",
     "HybridRetriever",
+    "IndexCatalog",
     "IndexModelMismatch",
     "build_retriever",
     "build_vector_store",
@@ -18,10 +20,17 @@ __all__ = [
 ]
 
 
-def build_vector_store(settings: Settings, embeddings: Embeddings) -> EmbeddedVectorStore:
+def build_vector_store(
+    settings: Settings, embeddings: Embeddings, index: str | None = None
+) -> EmbeddedVectorStore:
+    """The store serving `index` (default VECTOR_STORE_INDEX), following its alias."""
+    name = index or settings.vector_store_index
     match settings.vector_store:
         case "embedded":
-            return EmbeddedVectorStore(settings.index_path, embeddings)
+            catalog = IndexCatalog(settings.index_dir)
+            return EmbeddedVectorStore(
+                catalog.resolve_path(name), embeddings, resolve=lambda: catalog.resolve_path(name)
+            )
         case other:
             raise ConfigurationError(
                 f"VECTOR_STORE={other} is not supported by this build yet; use VECTOR_STORE=embedded"

@@ -15,6 +15,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
+from app.retrieval.filters import SearchFilter
 from app.retrieval.store import EmbeddedVectorStore
 
 
@@ -42,12 +43,18 @@ class HybridRetriever(BaseRetriever):
     rrf_k: int = 60
 
     def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun | None = None
+        self,
+        query: str,
+        *,
+        run_manager: CallbackManagerForRetrieverRun | None = None,
+        filter: SearchFilter | dict | None = None,
     ) -> list[Document]:
+        """`filter` (a `SearchFilter` or its fields as a dict) limits the search to matching chunks."""
         started = time.perf_counter()
+        where = SearchFilter.from_value(filter)
         query_vector = self.store.embed_query(query)
-        vector_hits = self.store.vector_search(query_vector, self.fetch_k)
-        lexical_hits = self.store.lexical_search(query, self.fetch_k)
+        vector_hits = self.store.vector_search(query_vector, self.fetch_k, where)
+        lexical_hits = self.store.lexical_search(query, self.fetch_k, where)
         fused = reciprocal_rank_fusion(
             [[i for i, _ in vector_hits], [i for i, _ in lexical_hits]], k=self.rrf_k
         )[: self.k]
@@ -67,6 +74,8 @@ class HybridRetriever(BaseRetriever):
             results.append(doc)
         return results
 
-    async def _aget_relevant_documents(self, query: str, *, run_manager=None) -> list[Document]:
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager=None, filter: SearchFilter | dict | None = None
+    ) -> list[Document]:
         # Embedding the query is CPU work: keep it off the event loop.
-        return await asyncio.to_thread(self._get_relevant_documents, query)
+        return await asyncio.to_thread(self._get_relevant_documents, query, filter=filter)

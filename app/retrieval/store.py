@@ -15,7 +15,7 @@ import re
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 
+from app.retrieval.filters import SearchFilter
 from app.settings import ConfigurationError
 
 SCHEMA = """
@@ -56,24 +57,59 @@ class IndexModelMismatch(ConfigurationError):
 class EmbeddedVectorStore(VectorStore):
     """LangChain `VectorStore` over a SQLite file, with BM25 search beside the vectors."""
 
-    def __init__(self, path: str | Path, embedding: Embeddings, *, model_name: str | None = None):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(
+        self,
+        path: str | Path,
+        embedding: Embeddings,
+        *,
+        model_name: str | None = None,
+        resolve: Callable[[], Path] | None = None,
+    ):
+        """A store on the SQLite file `path`.
+
+        With `resolve`, the file is looked up again before each operation (an alias in
+        an `IndexCatalog`): when an alias is swapped, the store moves to the new index.
+        """
         self._embedding = embedding
         self._model_name = model_name or getattr(embedding, "model_name", type(embedding).__name__)
+        self._resolve = resolve
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA busy_timeout=10000")
-        self._conn.executescript(SCHEMA)
-        self._check_model()
+        self._open(Path(path))
+
+    def _open(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA busy_timeout=10000")
+        conn.executescript(SCHEMA)
+        previous = getattr(self, "_conn", None)
+        self.path, self._conn = path, conn
         self._loaded_generation: str | None = None
         self._ids: list[str] = []
         self._matrix = np.zeros((0, 0), dtype=np.float32)
+        try:
+            self._check_model()
+        except IndexModelMismatch:
+            conn.close()
+            if previous is not None:
+                self._conn = previous
+            raise
+        # The previous connection is not closed here: a search on another thread may
+        # still be reading from it; it closes when the last reference goes.
+
+    def _db(self) -> sqlite3.Connection:
+        """The connection to the index this store serves now."""
+        if self._resolve is not None:
+            path = self._resolve()
+            if path != self.path:
+                with self._lock:
+                    if path != self.path:
+                        self._open(path)
+        return self._conn
 
     # -- bookkeeping ---------------------------------------------------------------
     def _meta(self, key: str) -> str | None:
-        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        row = self._db().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
     def _check_model(self) -> None:
@@ -88,6 +124,10 @@ class EmbeddedVectorStore(VectorStore):
     def embeddings(self) -> Embeddings:
         return self._embedding
 
+    @property
+    def model_name(self) -> str:
+        return self._model_name
+
     def generation(self) -> str:
         """Changes on every committed write; readers reload their vectors when it does."""
         return self._meta("generation") or ""
@@ -96,7 +136,7 @@ class EmbeddedVectorStore(VectorStore):
         with self._lock:
             current = self.generation()
             if current != self._loaded_generation:
-                rows = self._conn.execute("SELECT id, vector FROM chunks ORDER BY rowid").fetchall()
+                rows = self._db().execute("SELECT id, vector FROM chunks ORDER BY rowid").fetchall()
                 self._ids = [r[0] for r in rows]
                 dims = int(self._meta("dimensions") or 0)
                 self._matrix = (
@@ -108,10 +148,10 @@ class EmbeddedVectorStore(VectorStore):
             return self._ids, self._matrix
 
     def count(self) -> int:
-        return self._conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        return self._db().execute("SELECT count(*) FROM chunks").fetchone()[0]
 
     def stats(self) -> dict[str, Any]:
-        docs = self._conn.execute("SELECT count(DISTINCT document_id) FROM chunks").fetchone()[0]
+        docs = self._db().execute("SELECT count(DISTINCT document_id) FROM chunks").fetchone()[0]
         return {
             "path": str(self.path),
             "documents": docs,
@@ -120,8 +160,36 @@ class EmbeddedVectorStore(VectorStore):
             "dimensions": int(self._meta("dimensions") or 0),
         }
 
+    def integrity(self) -> dict[str, Any]:
+        """Counts and consistency checks for `chatbot verify`; `problems` lists what is wrong."""
+        db = self._db()
+        dims = int(self._meta("dimensions") or 0)
+        fts = db.execute("SELECT count(*) FROM chunks_fts").fetchone()[0]
+        bad_vectors = db.execute("SELECT count(*) FROM chunks WHERE length(vector) != ?", (dims * 4,)).fetchone()[0]
+        orphan_fts = db.execute(
+            "SELECT count(*) FROM chunks_fts WHERE chunk_id NOT IN (SELECT id FROM chunks)"
+        ).fetchone()[0]
+        unindexed = db.execute(
+            "SELECT count(*) FROM chunks WHERE id NOT IN (SELECT chunk_id FROM chunks_fts)"
+        ).fetchone()[0]
+        duplicates = db.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM chunks GROUP BY document_id, text HAVING count(*) > 1)"
+        ).fetchone()[0]
+        problems = [
+            message
+            for count, message in (
+                (bad_vectors, f"{bad_vectors} vectors are not {dims}-dimensional"),
+                (orphan_fts, f"{orphan_fts} lexical entries have no chunk"),
+                (unindexed, f"{unindexed} chunks are missing from the lexical index"),
+                (duplicates, f"{duplicates} chunk texts are stored more than once in a document"),
+            )
+            if count
+        ]
+        return {**self.stats(), "lexical_entries": fts, "problems": problems}
+
     # -- writes ----------------------------------------------------------------------
-    def _embed(self, texts: list[str]) -> np.ndarray:
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors for `texts`, as a (n, dims) float32 matrix."""
         embed_array = getattr(self._embedding, "embed_array", None)
         vectors = embed_array(texts) if embed_array else np.array(
             self._embedding.embed_documents(texts), dtype=np.float32
@@ -130,11 +198,26 @@ class EmbeddedVectorStore(VectorStore):
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.clip(norms, 1e-12, None)
 
-    def _write(self, removals: Iterable[str], docs: Sequence[Document], ids: Sequence[str]) -> None:
-        """Delete `removals`, then upsert `docs` under `ids`, all in one transaction."""
-        vectors = self._embed([d.page_content for d in docs]) if docs else None
+    def _write(
+        self,
+        removals: Iterable[str],
+        docs: Sequence[Document],
+        ids: Sequence[str],
+        vectors: np.ndarray | None = None,
+    ) -> None:
+        """Delete `removals`, then upsert `docs` under `ids`, all in one transaction.
+
+        `vectors` are the documents' embeddings when computed elsewhere (`chatbot embed`).
+        """
+        if docs and vectors is None:
+            vectors = self.embed_texts([d.page_content for d in docs])
+        elif vectors is not None:
+            vectors = np.asarray(vectors, dtype=np.float32)
+            vectors = vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
+        if not docs:
+            vectors = None
         with self._lock:
-            conn = self._conn
+            conn = self._db()
             conn.execute("BEGIN IMMEDIATE")
             try:
                 to_delete = list(removals) + list(ids)
@@ -185,17 +268,45 @@ class EmbeddedVectorStore(VectorStore):
         self._write([], docs, ids)
         return list(ids)
 
-    def replace_document(self, document_id: str, chunks: Sequence[Document], ids: Sequence[str]) -> int:
+    def replace_document(
+        self,
+        document_id: str,
+        chunks: Sequence[Document],
+        ids: Sequence[str],
+        vectors: np.ndarray | None = None,
+    ) -> int:
         """Make `chunks` the whole of `document_id`; unchanged chunks are kept as they are.
 
         Returns how many chunks were written (0 when the document did not change).
         """
         existing = set(self.chunk_ids(document_id))
-        new = [(d, i) for d, i in zip(chunks, ids) if i not in existing]
+        new = [n for n, i in enumerate(ids) if i not in existing]
         stale = existing - set(ids)
         if new or stale:
-            self._write(stale, [d for d, _ in new], [i for _, i in new])
+            self._write(
+                stale,
+                [chunks[n] for n in new],
+                [ids[n] for n in new],
+                None if vectors is None else np.asarray(vectors)[new],
+            )
         return len(new)
+
+    def copy_from(
+        self,
+        other: EmbeddedVectorStore,
+        on_start: Callable[[int], None] | None = None,
+        on_progress: Callable[[str, int], None] | None = None,
+    ) -> int:
+        """Re-embed every chunk of `other` into this store (a rebuild, e.g. for a new model)."""
+        if on_start:
+            on_start(other.count())
+        copied = 0
+        for document_id in other.document_ids():
+            chunks = other.get_by_ids(other.chunk_ids(document_id))
+            copied += self.replace_document(document_id, chunks, [c.id for c in chunks])
+            if on_progress:
+                on_progress(document_id, len(chunks))
+        return copied
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
         if not ids:
@@ -212,17 +323,24 @@ class EmbeddedVectorStore(VectorStore):
 
     # -- reads -----------------------------------------------------------------------
     def chunk_ids(self, document_id: str) -> list[str]:
-        rows = self._conn.execute("SELECT id FROM chunks WHERE document_id = ?", (document_id,))
+        rows = self._db().execute("SELECT id FROM chunks WHERE document_id = ?", (document_id,))
         return [r[0] for r in rows]
 
+    def document_titles(self) -> dict[str, str]:
+        """document id -> title, for recognising documents a question names."""
+        rows = self._db().execute(
+            "SELECT document_id, json_extract(metadata, '$.title') FROM chunks GROUP BY document_id"
+        )
+        return {r[0]: r[1] or r[0] for r in rows}
+
     def document_ids(self) -> list[str]:
-        rows = self._conn.execute("SELECT DISTINCT document_id FROM chunks ORDER BY document_id")
+        rows = self._db().execute("SELECT DISTINCT document_id FROM chunks ORDER BY document_id")
         return [r[0] for r in rows]
 
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
         docs = []
         for chunk_id in ids:
-            row = self._conn.execute(
+            row = self._db().execute(
                 "SELECT text, metadata FROM chunks WHERE id = ?", (chunk_id,)
             ).fetchone()
             if row:
@@ -236,25 +354,39 @@ class EmbeddedVectorStore(VectorStore):
             return {}
         return dict(zip(ids, (matrix @ query_vector).tolist()))
 
-    def vector_search(self, query_vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+    def matching_ids(self, where: SearchFilter) -> set[str]:
+        clause, params = where.sql()
+        return {r[0] for r in self._db().execute(f"SELECT id FROM chunks WHERE {clause}", params)}
+
+    def vector_search(
+        self, query_vector: np.ndarray, k: int, where: SearchFilter | None = None
+    ) -> list[tuple[str, float]]:
         ids, matrix = self._vectors()
         if not ids:
             return []
         scores = matrix @ np.asarray(query_vector, dtype=np.float32)
+        if where is not None and not where.is_empty():
+            allowed = self.matching_ids(where)
+            mask = np.fromiter((i in allowed for i in ids), dtype=bool, count=len(ids))
+            scores = np.where(mask, scores, -np.inf)
+            k = min(k, int(mask.sum()))
+            if k == 0:
+                return []
         k = min(k, len(ids))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top])]
         return [(ids[i], float(scores[i])) for i in top]
 
-    def lexical_search(self, query: str, k: int) -> list[tuple[str, float]]:
+    def lexical_search(self, query: str, k: int, where: SearchFilter | None = None) -> list[tuple[str, float]]:
         """BM25 over chunk titles and texts; higher scores are better."""
         match = fts_query(query)
         if not match:
             return []
-        rows = self._conn.execute(
-            "SELECT chunk_id, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
-            "ORDER BY bm25(chunks_fts) LIMIT ?",
-            (match, k),
+        clause, params = (where or SearchFilter()).sql("c")
+        rows = self._db().execute(
+            "SELECT f.chunk_id, bm25(chunks_fts) FROM chunks_fts f JOIN chunks c ON c.id = f.chunk_id "
+            f"WHERE chunks_fts MATCH ? AND {clause} ORDER BY bm25(chunks_fts) LIMIT ?",
+            (match, *params, k),
         ).fetchall()
         return [(r[0], -float(r[1])) for r in rows]
 
@@ -263,24 +395,26 @@ class EmbeddedVectorStore(VectorStore):
         return vector / max(float(np.linalg.norm(vector)), 1e-12)
 
     def similarity_search_with_score(
-        self, query: str, k: int = 4, **kwargs: Any
+        self, query: str, k: int = 4, filter: SearchFilter | dict | None = None, **kwargs: Any
     ) -> list[tuple[Document, float]]:
-        return self.similarity_search_by_vector_with_score(self.embed_query(query), k)
+        return self.similarity_search_by_vector_with_score(self.embed_query(query), k, filter)
 
     def similarity_search_by_vector_with_score(
-        self, embedding: Sequence[float] | np.ndarray, k: int = 4
+        self, embedding: Sequence[float] | np.ndarray, k: int = 4, filter: SearchFilter | dict | None = None
     ) -> list[tuple[Document, float]]:
-        hits = self.vector_search(np.asarray(embedding, dtype=np.float32), k)
+        hits = self.vector_search(np.asarray(embedding, dtype=np.float32), k, SearchFilter.from_value(filter))
         docs = {d.id: d for d in self.get_by_ids([i for i, _ in hits])}
         return [(docs[i], s) for i, s in hits if i in docs]
 
-    def similarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
-        return [d for d, _ in self.similarity_search_with_score(query, k)]
+    def similarity_search(
+        self, query: str, k: int = 4, filter: SearchFilter | dict | None = None, **kwargs: Any
+    ) -> list[Document]:
+        return [d for d, _ in self.similarity_search_with_score(query, k, filter)]
 
     def similarity_search_by_vector(
-        self, embedding: list[float], k: int = 4, **kwargs: Any
+        self, embedding: list[float], k: int = 4, filter: SearchFilter | dict | None = None, **kwargs: Any
     ) -> list[Document]:
-        return [d for d, _ in self.similarity_search_by_vector_with_score(embedding, k)]
+        return [d for d, _ in self.similarity_search_by_vector_with_score(embedding, k, filter)]
 
     def _select_relevance_score_fn(self):
         return lambda cosine: (cosine + 1.0) / 2.0

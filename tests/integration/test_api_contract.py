@@ -136,3 +136,21 @@ def test_concurrent_turns_of_one_conversation_are_serialized(extractive_client):
     messages = conversation_messages(extractive_client, "race")
     assert len(messages) == 4
     assert {messages[0], messages[2]} == {"What is the RPO for conversations?", "How long are conversations kept?"}
+
+
+def test_the_running_service_follows_an_alias_swap(extractive_client):
+    """A rebuilt index goes live for a running service the moment its alias is swapped."""
+    from app.retrieval import EmbeddedVectorStore, IndexCatalog
+
+    services = extractive_client.app.state.services
+    catalog = IndexCatalog(services.settings.index_dir)
+    fresh = EmbeddedVectorStore(catalog.path("knowledge-base-v2"), services.embeddings)
+    fresh.add_texts(["Zebra releases ship on Thursdays after the change board meets."],
+                    [{"document_id": "zebra-policy", "title": "Zebra release policy"}])
+    question = {"message": "When do zebra releases ship?"}
+    before = extractive_client.post("/chat", json=question).json()
+    assert "zebra-policy" not in [s["document_id"] for s in before["sources"]]
+    catalog.swap("knowledge-base", "knowledge-base-v2")
+    after = extractive_client.post("/chat", json=question).json()
+    assert [s["document_id"] for s in after["sources"]] == ["zebra-policy"]
+    assert extractive_client.get("/health").json()["components"]["vector_store"]["chunks"] == 1

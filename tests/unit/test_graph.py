@@ -150,3 +150,12 @@ async def test_generate_streams_the_models_tokens_through_the_graph(retriever, r
         if meta["langgraph_node"] == "generate" and chunk.content
     ]
     assert len(tokens) > 3 and "".join(tokens) == "Lambda images may be up to 10 GB [1]."
+
+
+async def test_a_question_naming_a_document_is_answered_from_that_document(retriever, router):
+    model = ScriptedChatModel(replies=["From the backups page [1]."])
+    d = deps(retriever, router, model, named_documents=lambda q: ["backups"] if "backups page" in q else [])
+    out = await ask(build_graph(d), "On the backups page: how big can a Lambda image be?")
+    assert {doc.metadata["document_id"] for doc in out["documents"]} == {"backups"}
+    out = await ask(build_graph(d), "How big can a Lambda image be?")
+    assert out["documents"][0].metadata["document_id"] == "lambda"

@@ -10,7 +10,7 @@ def test_defaults_select_the_embedded_stack(monkeypatch):
     assert settings.llm_provider == "local"
     assert settings.vector_store == "embedded"
     assert settings.checkpoint_url.startswith("sqlite:///")
-    assert settings.index_path.name == "knowledge-base.sqlite"
+    assert settings.vector_store_index == "knowledge-base" and settings.index_dir.name == "index"
 
 
 def test_runbook_variables_are_read_from_the_environment(monkeypatch):

@@ -3,7 +3,7 @@ import sqlite3
 import pytest
 from langchain_core.documents import Document
 
-from app.ingest import chunk_id, index_directory, split_document
+from app.ingestion import LoadedDocument, chunk_id, index_directory, split_document
 from app.retrieval import (
     EmbeddedVectorStore,
     HybridRetriever,
@@ -79,10 +79,11 @@ def test_hybrid_retrieval_finds_an_exact_identifier_vectors_miss(store):
 
 def test_markdown_is_split_by_heading_with_stable_ids():
     text = "# Guide\n\nIntro.\n\n## Install\n\nRun make.\n\n## Use\n\nRun chatbot."
-    chunks = split_document(text, "guide", "guide.md", chunk_size=200, chunk_overlap=0)
+    loaded = LoadedDocument(text, "Guide", "guide.md", "2026-01-01T00:00:00+00:00")
+    chunks = split_document(loaded, "guide", chunk_size=200, chunk_overlap=0)
     assert [c.metadata["section"] for c in chunks] == ["", "Install", "Use"]
     assert all(c.metadata["title"] == "Guide" for c in chunks)
-    again = split_document(text, "guide", "guide.md", chunk_size=200, chunk_overlap=0)
+    again = split_document(loaded, "guide", chunk_size=200, chunk_overlap=0)
     assert [chunk_id(c) for c in chunks] == [chunk_id(c) for c in again]
 
 

@@ -1,0 +1,69 @@
+"""`chatbot`: the runbook's `python scripts/...` lines as subcommands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Annotated
+
+import typer
+
+from app.cli import index as index_commands
+from app.cli.bench import bench
+from app.cli.common import console, settings_or_exit
+
+cli = typer.Typer(help="Operate the chatbot service.", no_args_is_help=True, add_completion=False)
+for command in (index_commands.index, index_commands.add, index_commands.delete, index_commands.prepare,
+                index_commands.embed, index_commands.verify, index_commands.search, index_commands.rebuild):
+    cli.command()(command)
+cli.add_typer(index_commands.indexes, name="indexes")
+cli.add_typer(bench, name="bench")
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    reload: Annotated[bool, typer.Option(help="restart on code changes")] = False,
+) -> None:
+    """Run the gateway (the same app as `uvicorn app.main:app`)."""
+    import uvicorn
+
+    settings_or_exit()  # fail here, clearly, on a bad configuration
+    uvicorn.run("app.main:app", host=host, port=port, reload=reload, log_level="info")
+
+
+@cli.command()
+def ask(
+    message: Annotated[str, typer.Argument(help="the question")],
+    conversation_id: Annotated[str | None, typer.Option(help="continue this conversation")] = None,
+) -> None:
+    """Ask the chatbot once, in-process (no server), streaming the answer."""
+    from app.conversation import new_conversation_id, stream_turn
+    from app.runtime import open_services
+
+    settings = settings_or_exit()
+
+    async def run() -> None:
+        async with open_services(settings) as services:
+            async for event in stream_turn(services.graph, message, conversation_id or new_conversation_id()):
+                if event.event == "token":
+                    print(event.data["text"], end="", flush=True)
+                elif event.event == "final":
+                    print()
+                    console.print_json(json.dumps({k: v for k, v in event.data.items() if k != "answer"}))
+                elif event.event == "error":
+                    console.print(f"[red]{event.data['error']['message']}[/red]")
+                    raise typer.Exit(1)
+
+    asyncio.run(run())
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    cli()
+
+
+if __name__ == "__main__":
+    main()

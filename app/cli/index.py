@@ -1,0 +1,297 @@
+"""Vector store operations: the runbook's prepare / embed / index / add / delete / verify /
+rebuild / search scripts, and index alias management."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.cli.common import console, fail, progress_bar, settings_or_exit
+from app.settings import Settings
+
+IndexOption = Annotated[str | None, typer.Option("--index", help="index or alias (default VECTOR_STORE_INDEX)")]
+
+
+def _store(settings: Settings, index: str | None = None):
+    from app.embeddings import build_embeddings
+    from app.retrieval import build_vector_store
+    from app.retrieval.catalog import IndexNameError
+    from app.retrieval.store import IndexModelMismatch
+
+    try:
+        return build_vector_store(settings, build_embeddings(settings.embedding_model), index)
+    except (IndexModelMismatch, IndexNameError) as exc:
+        fail(str(exc))
+
+
+def _print_report(report, store=None) -> None:
+    line = (
+        f"documents: {report.documents} ({report.unchanged_documents} unchanged), chunks: {report.chunks}, "
+        f"written: {report.written}, {report.chunks_per_second:.1f} chunks/s "
+        f"(embedding {report.embed_seconds:.1f} s, writing {report.write_seconds:.1f} s)"
+    )
+    if report.removed_documents:
+        line += f", removed documents: {len(report.removed_documents)}"
+    if store is not None:
+        line += f", index: {store.path.stem}"
+    console.print(line)
+    for error in report.errors:
+        console.print(f"[yellow]skipped:[/yellow] {error}")
+
+
+def index(
+    source: Annotated[Path | None, typer.Option(help="directory of documents (.md .txt .html .pdf)")] = None,
+    embeddings: Annotated[Path | None, typer.Option(help="directory written by `chatbot embed`")] = None,
+    sync: Annotated[bool, typer.Option(help="also remove documents that are no longer in the source")] = False,
+    vector_store: Annotated[str | None, typer.Option(help="backend (default VECTOR_STORE)")] = None,
+    index: IndexOption = None,
+) -> None:
+    """Index documents: prepare, embed and write in one go (--source), or load --embeddings."""
+    from app.ingestion import index_directory, index_embeddings
+
+    settings = settings_or_exit(vector_store=vector_store)
+    if (source is None) == (embeddings is None):
+        fail("give exactly one of --source DIR or --embeddings DIR")
+    store = _store(settings, index)
+    with progress_bar("indexing") as (start, advance):
+        if source is not None:
+            if not source.is_dir():
+                fail(f"not a directory: {source}")
+            report = index_directory(
+                store, source, chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap, sync=sync,
+                on_start=start, on_progress=advance,
+            )
+        else:
+            report = index_embeddings(store, embeddings, sync=sync, on_progress=advance)
+    _print_report(report, store)
+
+
+def add(
+    documents: Annotated[Path, typer.Option(help="directory of new or changed documents")],
+    index: IndexOption = None,
+) -> None:
+    """Add or update documents without touching the others."""
+    from app.ingestion import index_directory
+
+    settings = settings_or_exit()
+    if not documents.is_dir():
+        fail(f"not a directory: {documents}")
+    store = _store(settings, index)
+    with progress_bar("adding") as (start, advance):
+        report = index_directory(store, documents, chunk_size=settings.chunk_size,
+                                 chunk_overlap=settings.chunk_overlap, on_start=start, on_progress=advance)
+    _print_report(report, store)
+
+
+def delete(
+    doc_ids: Annotated[str, typer.Option(help="comma-separated document ids")],
+    index: IndexOption = None,
+) -> None:
+    """Delete documents (all their chunks) by id."""
+    store = _store(settings_or_exit(), index)
+    ids = [d.strip() for d in doc_ids.split(",") if d.strip()]
+    known = set(store.document_ids())
+    removed = store.delete_documents([d for d in ids if d in known])
+    console.print(f"deleted {removed} chunks of {len([d for d in ids if d in known])} documents")
+    for missing in (d for d in ids if d not in known):
+        console.print(f"[yellow]not in the index:[/yellow] {missing}")
+
+
+def prepare(
+    source: Annotated[Path, typer.Option(help="directory of documents")],
+    output: Annotated[Path, typer.Option(help="where to write chunks.jsonl")] = Path("data/processed"),
+) -> None:
+    """Load and split documents into chunks (step 1 of the runbook's indexing)."""
+    from app.ingestion import prepare_directory
+
+    settings = settings_or_exit()
+    if not source.is_dir():
+        fail(f"not a directory: {source}")
+    report = prepare_directory(source, output, chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap)
+    console.print(f"documents: {report.documents}, chunks: {report.chunks} -> {output}")
+    for error in report.errors:
+        console.print(f"[yellow]skipped:[/yellow] {error}")
+
+
+def embed(
+    input: Annotated[Path, typer.Option(help="directory written by `chatbot prepare`")] = Path("data/processed"),
+    output: Annotated[Path, typer.Option(help="where to write the vectors")] = Path("data/embeddings"),
+    model: Annotated[str | None, typer.Option(help="embedding model (default EMBEDDING_MODEL)")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=4096)] = 64,
+) -> None:
+    """Embed prepared chunks in batches (step 2 of the runbook's indexing)."""
+    from app.embeddings import build_embeddings
+    from app.ingestion import embed_chunks, read_chunks
+    from app.settings import ConfigurationError
+
+    settings = settings_or_exit(embedding_model=model)
+    try:
+        embeddings = build_embeddings(settings.embedding_model)
+        total = sum(len(c) for _, c in read_chunks(input))
+    except (ConfigurationError, FileNotFoundError) as exc:
+        fail(str(exc))
+    with progress_bar("embedding") as (start, advance):
+        start(total)
+        report = embed_chunks(input, output, embeddings.embed_array, embeddings.model_name,
+                              batch_size=batch_size, on_progress=lambda n: advance("", n))
+    rate = report.chunks / report.seconds if report.seconds else 0.0
+    console.print(f"documents: {report.documents}, chunks: {report.chunks}, {rate:.1f} chunks/s -> {output}")
+
+
+def verify(index: IndexOption = None, query: str = "How do I deploy a model?") -> None:
+    """Check an index: counts, dimensions, orphans, duplicates, and a sample query."""
+    from app.retrieval import HybridRetriever
+
+    settings = settings_or_exit()
+    store = _store(settings, index)
+    report = store.integrity()
+    for key in ("path", "embedding_model", "dimensions", "documents", "chunks", "lexical_entries"):
+        print(f"{key}: {report[key]}")
+    hits = HybridRetriever(store=store, k=3).invoke(query) if report["chunks"] else []
+    ranked = ", ".join(f"{d.metadata['document_id']} ({d.metadata['score']:.2f})" for d in hits)
+    print(f"sample query: {query!r} -> {ranked}")
+    problems = report["problems"] + ([] if report["chunks"] else ["the index is empty"])
+    for problem in problems:
+        console.print(f"[red]problem:[/red] {problem}")
+    print("status: " + ("FAILED" if problems else "OK"))
+    if problems:
+        raise typer.Exit(1)
+
+
+def search(
+    query: Annotated[str, typer.Option(help="the question to search for")],
+    top_k: Annotated[int, typer.Option(min=1, max=100)] = 5,
+    index: IndexOption = None,
+    document_id: Annotated[list[str] | None, typer.Option(help="only these documents (repeatable)")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="only documents with one of these tags")] = None,
+    since: Annotated[str | None, typer.Option(help="only documents modified on or after this ISO date")] = None,
+) -> None:
+    """Hybrid search, printed as the runbook's ranked lines."""
+    from app.retrieval import HybridRetriever
+
+    settings = settings_or_exit()
+    retriever = HybridRetriever(store=_store(settings, index), k=top_k, rrf_k=settings.rrf_k)
+    where = {k: v for k, v in {"document_ids": document_id, "tags": tag, "modified_after": since}.items() if v}
+    try:
+        docs = retriever.invoke(query, filter=where or None)
+    except ValueError as exc:
+        fail(f"invalid filter: {exc}")
+    print(f"Top {len(docs)} results:")
+    for rank, doc in enumerate(docs, start=1):
+        meta = doc.metadata
+        section = f" › {meta['section']}" if meta.get("section") else ""
+        print(f"{rank}. (score: {meta['score']:.2f}) {meta.get('title')}{section} [{meta.get('document_id')}]")
+
+
+def rebuild(
+    old_index: Annotated[str | None, typer.Option(help="the alias to rebuild (default VECTOR_STORE_INDEX)")] = None,
+    new_index: Annotated[str | None, typer.Option(help="name of the new index (default ALIAS-vN)")] = None,
+    reindex: Annotated[bool, typer.Option(help="re-embed the chunks of the live index into the new one")] = False,
+    source: Annotated[Path | None, typer.Option(help="build the new index from these documents instead")] = None,
+    swap: Annotated[bool, typer.Option(help="point the alias at the new index when it is complete")] = False,
+) -> None:
+    """Build a new index beside the live one; --swap switches the alias atomically."""
+    from app.embeddings import build_embeddings
+    from app.ingestion import index_directory
+    from app.retrieval import EmbeddedVectorStore, IndexCatalog
+    from app.retrieval.catalog import IndexNameError
+
+    settings = settings_or_exit()
+    alias = old_index or settings.vector_store_index
+    catalog = IndexCatalog(settings.index_dir)
+    if reindex == (source is not None):
+        fail("give exactly one of --reindex (re-embed the live chunks) or --source DIR")
+    try:
+        target = new_index or catalog.next_version(alias)
+        if catalog.exists(target):
+            fail(f"index {target!r} exists already; choose another --new-index or prune it")
+        embeddings = build_embeddings(settings.embedding_model)
+        new = EmbeddedVectorStore(catalog.path(target), embeddings)
+        with progress_bar(f"building {target}") as (start, advance):
+            if source is not None:
+                report = index_directory(new, source, chunk_size=settings.chunk_size,
+                                         chunk_overlap=settings.chunk_overlap, on_start=start, on_progress=advance)
+                _print_report(report, new)
+            else:
+                if not catalog.resolve_path(alias).is_file():
+                    fail(f"no index serves {alias!r}: build one with --source DIR")
+                live = EmbeddedVectorStore(
+                    catalog.resolve_path(alias), embeddings, model_name=_recorded_model(catalog, alias)
+                )
+                copied = new.copy_from(live, on_start=start, on_progress=advance)
+                console.print(f"re-embedded {copied} chunks from {live.path.stem} with {new.model_name}")
+        if swap:
+            previous = catalog.swap(alias, target)
+            console.print(f"alias {alias}: {previous} -> {target} (the old index stays until `chatbot indexes prune`)")
+        else:
+            console.print(f"built {target}; serve it with `chatbot indexes swap --alias {alias} --index {target}`")
+    except (IndexNameError, FileNotFoundError) as exc:
+        fail(str(exc))
+
+
+def _recorded_model(catalog, alias: str) -> str | None:
+    """The model an index was built with, so a rebuild can read it under a new model."""
+    import sqlite3
+
+    path = catalog.resolve_path(alias)
+    if not path.is_file():
+        return None
+    with sqlite3.connect(path) as conn:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'embedding_model'").fetchone()
+    return row[0] if row else None
+
+
+indexes = typer.Typer(help="List, swap and prune embedded indexes and their aliases.", no_args_is_help=True)
+
+
+@indexes.command("list")
+def list_indexes() -> None:
+    """Every index with its size, model and the aliases it serves."""
+    import sqlite3
+
+    from app.retrieval import IndexCatalog
+
+    catalog = IndexCatalog(settings_or_exit().index_dir)
+    aliases = catalog.aliases()
+    for name in catalog.indexes():
+        with sqlite3.connect(catalog.path(name)) as conn:
+            chunks = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+            model = conn.execute("SELECT value FROM meta WHERE key = 'embedding_model'").fetchone()
+        serving = [a for a, target in aliases.items() if target == name]
+        shadowed = " (shadowed by an alias)" if name in aliases else ""
+        print(f"{name}: {chunks} chunks, model {model[0] if model else '-'}"
+              + (f", serves {', '.join(serving)}" if serving else "") + shadowed)
+
+
+@indexes.command("swap")
+def swap_alias(
+    alias: Annotated[str, typer.Option(help="the alias the service reads (VECTOR_STORE_INDEX)")],
+    index: Annotated[str, typer.Option(help="the index it should serve")],
+) -> None:
+    """Point an alias at another index, atomically; running services follow it."""
+    from app.retrieval import IndexCatalog
+    from app.retrieval.catalog import IndexNameError
+
+    catalog = IndexCatalog(settings_or_exit().index_dir)
+    try:
+        previous = catalog.swap(alias, index)
+    except (IndexNameError, FileNotFoundError) as exc:
+        fail(str(exc))
+    console.print(f"alias {alias}: {previous} -> {index}")
+
+
+@indexes.command("prune")
+def prune(alias: Annotated[str | None, typer.Option(help="prune this alias's old versions")] = None) -> None:
+    """Delete the old versions of an alias's index that nothing serves any more."""
+    from app.retrieval import IndexCatalog
+
+    settings = settings_or_exit()
+    catalog = IndexCatalog(settings.index_dir)
+    stale = catalog.stale(alias or settings.vector_store_index)
+    for name in stale:
+        catalog.drop(name)
+        console.print(f"deleted index {name}")
+    if not stale:
+        console.print("nothing to prune")

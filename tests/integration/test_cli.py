@@ -1,0 +1,87 @@
+"""The runbook's vector store operations through the `chatbot` command."""
+
+import json
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from app.cli import cli
+from tests.conftest import KNOWLEDGE_BASE
+
+
+@pytest.fixture
+def indexed(tmp_path, kb_data_dir):
+    """DATA_DIR starts with the session's index of the sample knowledge base."""
+    shutil.copytree(kb_data_dir, tmp_path / "data")
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    runner = CliRunner()
+
+    def invoke(*args, code=0):
+        result = runner.invoke(cli, list(args))
+        assert result.exit_code == code, result.output
+        return result.output
+
+    return invoke
+
+
+def test_the_runbook_indexing_steps(run, tmp_path):
+    processed, embedded = tmp_path / "processed", tmp_path / "embeddings"
+    assert "documents: 14, chunks:" in run("prepare", "--source", str(KNOWLEDGE_BASE), "--output", str(processed))
+    run("embed", "--input", str(processed), "--output", str(embedded), "--batch-size", "100")
+    assert json.loads((embedded / "manifest.json").read_text())["dimensions"] == 384
+    out = run("index", "--embeddings", str(embedded), "--vector-store", "embedded", "--index", "knowledge-base")
+    assert "chunks/s" in out
+    out = run("verify", "--index", "knowledge-base")
+    assert "status: OK" in out and "documents: 14" in out and "dimensions: 384" in out
+    out = run("search", "--query", "How do I roll back a Kubernetes deployment?", "--top-k", "5")
+    lines = out.splitlines()
+    assert lines[0] == "Top 5 results:" and lines[1].startswith("1. (score: 0.")
+    assert "[kubernetes-model-deployment]" in lines[1]
+
+
+def test_add_delete_and_sync(indexed, run, tmp_path):
+    kb = tmp_path / "kb"
+    shutil.copytree(KNOWLEDGE_BASE, kb)
+    assert "(14 unchanged)" in run("index", "--source", str(kb))
+    new_docs = tmp_path / "new_docs"
+    new_docs.mkdir()
+    (new_docs / "gpu-quotas.md").write_text("# GPU quotas\n\nEach team may use 8 A100 GPUs at once.\n")
+    assert "documents: 1 " in run("add", "--documents", str(new_docs))
+    assert "[gpu-quotas]" in run("search", "--query", "How many A100 GPUs may a team use?", "--top-k", "1")
+    assert "deleted" in run("delete", "--doc-ids", "gpu-quotas,sagemaker-deployment")
+    (kb / "lambda-serverless-inference.md").unlink()
+    assert "removed documents: 1" in run("index", "--source", str(kb), "--sync")
+    out = run("verify")
+    assert "documents: 13" in out and "status: OK" in out  # sagemaker came back from the source, lambda went
+
+
+def test_rebuild_swap_and_prune(indexed, run, tmp_path):
+    out = run("rebuild", "--old-index", "knowledge-base", "--new-index", "knowledge-base-v2", "--reindex")
+    assert "built knowledge-base-v2" in out
+    assert "serves" not in run("indexes", "list").split("knowledge-base-v2")[1].splitlines()[0]
+    run("indexes", "swap", "--alias", "knowledge-base", "--index", "knowledge-base-v2")
+    assert "serves knowledge-base" in run("indexes", "list")
+    assert "status: OK" in run("verify")
+    assert "deleted index knowledge-base" in run("indexes", "prune")
+    out = run("rebuild", "--source", str(KNOWLEDGE_BASE), "--swap")
+    assert "knowledge-base-v2 -> knowledge-base-v3" in " ".join(out.split())
+
+
+def test_operator_mistakes_get_clear_errors(run, tmp_path):
+    assert "not a directory" in run("index", "--source", str(tmp_path / "missing"), code=2)
+    assert "exactly one of" in run("index", code=2)
+    assert "the index is empty" in run("verify", code=1)
+    assert "does not exist" in run("indexes", "swap", "--alias", "knowledge-base", "--index", "nope", code=2)
+    assert "invalid index name" in run("verify", "--index", "../../etc", code=2)
+
+
+def test_bench_search_prints_percentiles(indexed, run, tmp_path):
+    queries = tmp_path / "queries.txt"
+    queries.write_text("How do I deploy a model?\nWhat is the RPO?\n")
+    result = json.loads(run("bench", "search", "--queries", str(queries), "--iterations", "20").strip().splitlines()[-1])
+    assert result["iterations"] == 20 and 0 < result["p50_ms"] <= result["p95_ms"] <= result["p99_ms"]
