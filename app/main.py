@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
@@ -66,10 +67,14 @@ def create_app(
         async with services_factory(settings) as services:
             app.state.services = services
             publish_graph(app, services)
+            try:
+                chunks: int | str = await asyncio.to_thread(services.store.count)
+            except Exception as exc:  # start anyway: /health says what is down, and it may come back
+                chunks = f"unreachable ({type(exc).__name__})"
+                log.error("vector store %s is unreachable at start-up", settings.vector_store)
             log.info(
-                "chatbot ready: provider=%s vector_store=%s chunks=%d checkpoints=%s",
-                settings.llm_provider, settings.vector_store, services.store.count(),
-                settings.checkpoint_url.split(":", 1)[0],
+                "chatbot ready: provider=%s vector_store=%s chunks=%s checkpoints=%s",
+                settings.llm_provider, settings.vector_store, chunks, settings.checkpoint_url.split(":", 1)[0],
             )
             yield
 

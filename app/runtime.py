@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from langgraph.graph.state import CompiledStateGraph
 
@@ -18,7 +19,13 @@ import prompts
 from app.embeddings import MiniLMEmbeddings, build_embeddings
 from app.llm import ChatModels, build_chat_models
 from app.memory import open_checkpointer
-from app.retrieval import EmbeddedVectorStore, build_retriever, build_vector_store
+from app.retrieval import (
+    EmbeddedVectorStore,
+    build_embedded_store,
+    build_retriever,
+    build_vector_store,
+    uses_replica,
+)
 from app.retrieval.naming import DocumentNames
 from app.settings import Settings
 from graphs.builder import build_graph
@@ -31,7 +38,8 @@ from tools.registry import ToolRegistry
 class Services:
     settings: Settings
     embeddings: MiniLMEmbeddings
-    store: EmbeddedVectorStore
+    store: Any  # the primary vector store (EmbeddedVectorStore, OpenSearchStore)
+    replica: EmbeddedVectorStore | None  # ENABLE_FALLBACK_SEARCH's embedded replica
     models: ChatModels
     dependencies: ChatDependencies
     graph: CompiledStateGraph
@@ -46,6 +54,7 @@ def build_dependencies(settings: Settings, *, parts: dict | None = None) -> Chat
     """
     embeddings = build_embeddings(settings.embedding_model)
     store = build_vector_store(settings, embeddings)
+    replica = build_embedded_store(settings, embeddings) if uses_replica(settings) else None
     models = build_chat_models(settings, embeddings)
     tools = ToolRegistry.from_modules()
     router = EmbeddingRouter(
@@ -54,9 +63,9 @@ def build_dependencies(settings: Settings, *, parts: dict | None = None) -> Chat
         {tool.name: tool.examples for tool in tools},
     )
     if parts is not None:
-        parts.update(embeddings=embeddings, store=store, models=models)
+        parts.update(embeddings=embeddings, store=store, replica=replica, models=models)
     return ChatDependencies(
-        retriever=build_retriever(settings, store),
+        retriever=build_retriever(settings, store, replica),
         chat_model=models.chain,
         router=router,
         tools=tools,
@@ -82,6 +91,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             settings=settings,
             embeddings=parts["embeddings"],
             store=parts["store"],
+            replica=parts["replica"],
             models=parts["models"],
             dependencies=dependencies,
             graph=build_graph(dependencies, checkpointer),

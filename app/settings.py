@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     vector_store_url: str | None = None
     vector_store_index: str = Field(default="knowledge-base", pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")
     vector_store_api_key: SecretStr | None = None
+    vector_store_username: str | None = None
+    vector_store_password: SecretStr | None = None
+    vector_store_aws_region: str | None = Field(default=None, description="sign OpenSearch requests (SigV4)")
+    vector_store_timeout: float = Field(default=2.0, gt=0, le=60, description="seconds, per search")
+    vector_store_verify_certs: bool = True
     pinecone_api_key: SecretStr | None = None
     embedding_model: str = "all-MiniLM-L6-v2"
     enable_fallback_search: bool = False

@@ -176,7 +176,8 @@ async def generate(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
     return {
         "draft": str(reply.content).strip(),
         "provider": meta.get("provider", meta.get("model_provider", "unknown")),
-        "degraded": bool(meta.get("degraded", False)),
+        # Degraded: the fallback model answered, or the fallback search found the passages.
+        "degraded": bool(meta.get("degraded")) or any(d.metadata.get("degraded") for d in state.get("documents", [])),
         "usage": {k: usage[k] for k in ("input_tokens", "output_tokens", "total_tokens") if k in usage},
     }
 

@@ -1,4 +1,9 @@
-"""`GET /health`: each component's status; 503 when one is down."""
+"""`GET /health` and `GET /health/ready`: every component's status, checked with a timeout.
+
+Overall status: `ok` when everything is up; `degraded` (still 200) when only the primary
+vector store is down and the embedded replica answers in its place
+(ENABLE_FALLBACK_SEARCH); `down` (503) when the service cannot answer.
+"""
 
 from __future__ import annotations
 
@@ -29,28 +34,60 @@ async def _check(probe: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, An
     return {"status": status, "latency_ms": round((time.perf_counter() - started) * 1000, 2), **details}
 
 
-@router.get("/health")
-async def health(services: Annotated[Services, Depends(get_services)]) -> JSONResponse:
-    models = services.models
+def _store_probe(store: Any, backend: str) -> Callable[[], Awaitable[dict[str, Any]]]:
+    async def probe() -> dict[str, Any]:
+        def read() -> dict[str, Any]:
+            details = store.ping() if hasattr(store, "ping") else {}
+            stats = store.stats()
+            return {"backend": backend, "chunks": stats["chunks"], "documents": stats["documents"], **details}
+
+        return await asyncio.to_thread(read)
+
+    return probe
+
+
+async def component_report(services: Services) -> tuple[int, dict[str, Any]]:
+    settings = services.settings
 
     async def model() -> dict[str, Any]:
-        await ping_model(models)
-        return {"provider": models.provider, "model": services.settings.llm_model}
-
-    async def vector_store() -> dict[str, Any]:
-        stats = await asyncio.to_thread(services.store.stats)
-        return {"backend": services.settings.vector_store, "chunks": stats["chunks"], "documents": stats["documents"]}
+        await ping_model(services.models)
+        return {"provider": services.models.provider, "model": settings.llm_model}
 
     async def checkpointer() -> dict[str, Any]:
         await ping_checkpointer(services.checkpointer)
-        return {"backend": services.settings.checkpoint_url.split(":", 1)[0]}
+        return {"backend": settings.checkpoint_url.split(":", 1)[0]}
 
-    components = dict(
-        zip(
-            ("model", "vector_store", "checkpointer"),
-            await asyncio.gather(_check(model), _check(vector_store), _check(checkpointer)),
-        )
-    )
-    healthy = all(c["status"] == "ok" for c in components.values())
-    body = {"status": "ok" if healthy else "down", "components": components}
-    return JSONResponse(body, status_code=200 if healthy else 503)
+    probes = {
+        "model": model,
+        "vector_store": _store_probe(services.store, settings.vector_store),
+        "checkpointer": checkpointer,
+    }
+    if services.replica is not None:
+        probes["vector_store_replica"] = _store_probe(services.replica, "embedded")
+    components = dict(zip(probes, await asyncio.gather(*(_check(p) for p in probes.values()))))
+    down = {name for name, c in components.items() if c["status"] != "ok"}
+    if not down:
+        status = "ok"
+    elif down == {"vector_store"} and services.replica is not None:
+        status = "degraded"  # the replica answers searches
+    else:
+        status = "down"
+    return (503 if status == "down" else 200), {"status": status, "components": components}
+
+
+@router.get("/health")
+async def health(services: Annotated[Services, Depends(get_services)]) -> JSONResponse:
+    code, body = await component_report(services)
+    return JSONResponse(body, status_code=code)
+
+
+@router.get("/health/ready")
+async def ready(services: Annotated[Services, Depends(get_services)]) -> JSONResponse:
+    """Readiness: can this replica answer now? Also says whether search has been failing over."""
+    code, body = await component_report(services)
+    fallback = getattr(services.dependencies.retriever, "health", None)
+    if fallback is not None:
+        body["fallback_search"] = {"recent_primary_failure": fallback.failing(), "fallbacks": fallback.fallbacks,
+                                   "last_error": fallback.last_error}
+    body["ready"] = code == 200
+    return JSONResponse(body, status_code=code)

@@ -14,16 +14,30 @@ from app.settings import Settings
 IndexOption = Annotated[str | None, typer.Option("--index", help="index or alias (default VECTOR_STORE_INDEX)")]
 
 
-def _store(settings: Settings, index: str | None = None):
+def _store(settings: Settings, index: str | None = None, *, embedded_only: bool = False):
+    """The store to write to: the primary, mirrored to the embedded replica when enabled."""
     from app.embeddings import build_embeddings
-    from app.retrieval import build_vector_store
+    from app.retrieval import build_index_writer
     from app.retrieval.catalog import IndexNameError
     from app.retrieval.store import IndexModelMismatch
+    from app.settings import ConfigurationError
 
+    if embedded_only and settings.vector_store != "embedded":
+        fail(f"this command manages the embedded store; VECTOR_STORE={settings.vector_store} is not supported yet")
     try:
-        return build_vector_store(settings, build_embeddings(settings.embedding_model), index)
-    except (IndexModelMismatch, IndexNameError) as exc:
+        return build_index_writer(settings, build_embeddings(settings.embedding_model), index)
+    except (IndexModelMismatch, IndexNameError, ConfigurationError) as exc:
         fail(str(exc))
+
+
+def _retriever(settings: Settings, index: str | None, k: int):
+    from app.embeddings import build_embeddings
+    from app.retrieval import build_embedded_store, build_retriever, build_vector_store, uses_replica
+
+    embeddings = build_embeddings(settings.embedding_model)
+    replica = build_embedded_store(settings, embeddings, index) if uses_replica(settings) else None
+    return build_retriever(settings.model_copy(update={"retrieval_top_k": k}),
+                           build_vector_store(settings, embeddings, index), replica)
 
 
 def _print_report(report, store=None) -> None:
@@ -145,7 +159,7 @@ def verify(index: IndexOption = None, query: str = "How do I deploy a model?") -
     from app.retrieval import HybridRetriever
 
     settings = settings_or_exit()
-    store = _store(settings, index)
+    store = _store(settings, index, embedded_only=True)
     report = store.integrity()
     for key in ("path", "embedding_model", "dimensions", "documents", "chunks", "lexical_entries"):
         print(f"{key}: {report[key]}")
@@ -169,10 +183,8 @@ def search(
     since: Annotated[str | None, typer.Option(help="only documents modified on or after this ISO date")] = None,
 ) -> None:
     """Hybrid search, printed as the runbook's ranked lines."""
-    from app.retrieval import HybridRetriever
-
     settings = settings_or_exit()
-    retriever = HybridRetriever(store=_store(settings, index), k=top_k, rrf_k=settings.rrf_k)
+    retriever = _retriever(settings, index, top_k)
     where = {k: v for k, v in {"document_ids": document_id, "tags": tag, "modified_after": since}.items() if v}
     try:
         docs = retriever.invoke(query, filter=where or None)
@@ -199,6 +211,8 @@ def rebuild(
     from app.retrieval.catalog import IndexNameError
 
     settings = settings_or_exit()
+    if settings.vector_store != "embedded":
+        fail(f"rebuild manages the embedded store; VECTOR_STORE={settings.vector_store} is not supported yet")
     alias = old_index or settings.vector_store_index
     catalog = IndexCatalog(settings.index_dir)
     if reindex == (source is not None):

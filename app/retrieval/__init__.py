@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from langchain_core.embeddings import Embeddings
+from langchain_core.retrievers import BaseRetriever
 
 from app.retrieval.catalog import IndexCatalog
+from app.retrieval.fallback import FallbackRetriever
 from app.retrieval.hybrid import HybridRetriever, reciprocal_rank_fusion
+from app.retrieval.mirror import MirroredStore
 from app.retrieval.store import EmbeddedVectorStore, IndexModelMismatch
 from app.settings import ConfigurationError, Settings
 
@@ -14,28 +19,75 @@ __all__ = [
     "HybridRetriever",
     "IndexCatalog",
     "IndexModelMismatch",
+    "FallbackRetriever",
+    "build_embedded_store",
+    "build_index_writer",
     "build_retriever",
     "build_vector_store",
+    "uses_replica",
     "reciprocal_rank_fusion",
 ]
 
 
-def build_vector_store(
-    settings: Settings, embeddings: Embeddings, index: str | None = None
-) -> EmbeddedVectorStore:
-    """The store serving `index` (default VECTOR_STORE_INDEX), following its alias."""
+def build_embedded_store(settings: Settings, embeddings: Embeddings, index: str | None = None) -> EmbeddedVectorStore:
+    """The embedded store serving `index` (default VECTOR_STORE_INDEX), following its alias."""
     name = index or settings.vector_store_index
+    catalog = IndexCatalog(settings.index_dir)
+    return EmbeddedVectorStore(catalog.resolve_path(name), embeddings, resolve=lambda: catalog.resolve_path(name))
+
+
+def build_vector_store(settings: Settings, embeddings: Embeddings, index: str | None = None) -> Any:
+    """The primary store that VECTOR_STORE selects."""
     match settings.vector_store:
         case "embedded":
-            catalog = IndexCatalog(settings.index_dir)
-            return EmbeddedVectorStore(
-                catalog.resolve_path(name), embeddings, resolve=lambda: catalog.resolve_path(name)
+            return build_embedded_store(settings, embeddings, index)
+        case "opensearch":
+            from app.retrieval.opensearch import OpenSearchStore, build_client
+
+            if not settings.vector_store_url:
+                raise ConfigurationError("VECTOR_STORE=opensearch needs VECTOR_STORE_URL")
+            client = build_client(
+                settings.vector_store_url,
+                username=settings.vector_store_username,
+                password=settings.vector_store_password.get_secret_value() if settings.vector_store_password else None,
+                aws_region=settings.vector_store_aws_region,
+                timeout=settings.vector_store_timeout,
+                verify_certs=settings.vector_store_verify_certs,
             )
+            return OpenSearchStore(client, index or settings.vector_store_index, embeddings,
+                                   model_name=getattr(embeddings, "model_name", "unknown"), rrf_k=settings.rrf_k)
         case other:
             raise ConfigurationError(
-                f"VECTOR_STORE={other} is not supported by this build yet; use VECTOR_STORE=embedded"
+                f"VECTOR_STORE={other} is not supported by this build yet; use embedded or opensearch"
             )
 
 
-def build_retriever(settings: Settings, store: EmbeddedVectorStore) -> HybridRetriever:
-    return HybridRetriever(store=store, k=settings.retrieval_top_k, rrf_k=settings.rrf_k)
+def uses_replica(settings: Settings) -> bool:
+    """Whether an embedded replica stands behind a remote primary (ENABLE_FALLBACK_SEARCH)."""
+    return settings.enable_fallback_search and settings.vector_store != "embedded"
+
+
+def build_index_writer(settings: Settings, embeddings: Embeddings, index: str | None = None) -> Any:
+    """The store `chatbot index` writes to: the primary, mirrored to the replica if enabled."""
+    primary = build_vector_store(settings, embeddings, index)
+    if uses_replica(settings):
+        return MirroredStore(primary, build_embedded_store(settings, embeddings, index))
+    return primary
+
+
+def build_retriever(settings: Settings, store: Any, replica: EmbeddedVectorStore | None = None) -> BaseRetriever:
+    """The retriever over the primary store, falling back to `replica` when one is given."""
+    k = settings.retrieval_top_k
+    if isinstance(store, EmbeddedVectorStore):
+        retriever: BaseRetriever = HybridRetriever(store=store, k=k, rrf_k=settings.rrf_k)
+    else:
+        from app.retrieval.opensearch import OpenSearchRetriever
+
+        retriever = OpenSearchRetriever(store=store, k=k)
+    if replica is None:
+        return retriever
+    return FallbackRetriever(
+        primary=retriever,
+        replica=HybridRetriever(store=replica, k=k, rrf_k=settings.rrf_k),
+        timeout_seconds=settings.vector_store_timeout,
+    )

@@ -7,10 +7,12 @@ to those documents; when that finds nothing the search runs unfiltered.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable
 
+log = logging.getLogger("chatbot.retrieval")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 MIN_NAME_WORDS = 2  # a one-word id ("docker") is a topic, not a reference to a page
 
@@ -30,8 +32,14 @@ class DocumentNames:
 
     def _names_now(self) -> list[tuple[str, str]]:
         if time.monotonic() - self._loaded_at > self._refresh_seconds:
+            try:
+                titles = self._titles()
+            except Exception as exc:  # the store is down: keep the names we had, try again later
+                log.warning("cannot refresh document names: %s", type(exc).__name__)
+                self._loaded_at = time.monotonic()
+                return self._names
             names = []
-            for document_id, title in self._titles().items():
+            for document_id, title in titles.items():
                 for name in {_normal(document_id.rsplit("/", 1)[-1]), _normal(title)}:
                     if len(name.split()) >= MIN_NAME_WORDS:
                         names.append((name, document_id))
