@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     vector_store_timeout: float = Field(default=2.0, gt=0, le=60, description="seconds, per search")
     vector_store_verify_certs: bool = True
     pinecone_api_key: SecretStr | None = None
+    pinecone_namespace: str = ""
     embedding_model: str = "all-MiniLM-L6-v2"
     enable_fallback_search: bool = False
     retrieval_top_k: int = Field(default=4, ge=1, le=50)

@@ -56,10 +56,19 @@ def build_vector_store(settings: Settings, embeddings: Embeddings, index: str | 
             )
             return OpenSearchStore(client, index or settings.vector_store_index, embeddings,
                                    model_name=getattr(embeddings, "model_name", "unknown"), rrf_k=settings.rrf_k)
-        case other:
-            raise ConfigurationError(
-                f"VECTOR_STORE={other} is not supported by this build yet; use embedded or opensearch"
-            )
+        case "pinecone":
+            from app.retrieval.pinecone import PineconeStore, build_index
+
+            if not (settings.vector_store_url and settings.pinecone_api_key):
+                raise ConfigurationError(
+                    "VECTOR_STORE=pinecone needs VECTOR_STORE_URL (the index host) and PINECONE_API_KEY"
+                )
+            index_client = build_index(settings.pinecone_api_key.get_secret_value(), settings.vector_store_url,
+                                       settings.vector_store_timeout)
+            return PineconeStore(index_client, embeddings, model_name=getattr(embeddings, "model_name", "unknown"),
+                                 namespace=settings.pinecone_namespace)
+        case other:  # Settings validates the name; this guards a new literal left unhandled
+            raise ConfigurationError(f"unknown VECTOR_STORE {other!r}")
 
 
 def uses_replica(settings: Settings) -> bool:
@@ -78,12 +87,17 @@ def build_index_writer(settings: Settings, embeddings: Embeddings, index: str | 
 def build_retriever(settings: Settings, store: Any, replica: EmbeddedVectorStore | None = None) -> BaseRetriever:
     """The retriever over the primary store, falling back to `replica` when one is given."""
     k = settings.retrieval_top_k
-    if isinstance(store, EmbeddedVectorStore):
-        retriever: BaseRetriever = HybridRetriever(store=store, k=k, rrf_k=settings.rrf_k)
-    else:
-        from app.retrieval.opensearch import OpenSearchRetriever
+    match settings.vector_store:
+        case "embedded":
+            retriever: BaseRetriever = HybridRetriever(store=store, k=k, rrf_k=settings.rrf_k)
+        case "opensearch":
+            from app.retrieval.opensearch import OpenSearchRetriever
 
-        retriever = OpenSearchRetriever(store=store, k=k)
+            retriever = OpenSearchRetriever(store=store, k=k)
+        case _:
+            from app.retrieval.pinecone import PineconeRetriever
+
+            retriever = PineconeRetriever(store=store, k=k)
     if replica is None:
         return retriever
     return FallbackRetriever(

@@ -1,21 +1,27 @@
 """One behaviour contract for every vector store backend, plus fallback search.
 
 OpenSearch runs here as `osmem-server` (an in-memory OpenSearch imitation on loopback:
-index management, bulk, BM25, aliases; no k-NN, no search pipelines). With
-OPENSEARCH_URL set, the same tests run against that real cluster, hybrid search included.
+index management, bulk, BM25, aliases; no k-NN, no search pipelines), Pinecone as a
+loopback imitation of its data plane (tests/pinecone_fake.py) driven by the real SDK.
+With OPENSEARCH_URL, or PINECONE_API_KEY and PINECONE_HOST, set, the same tests run
+against those real services; otherwise they say so in the skip list.
 """
 
 import os
+import time
 import uuid
 
+import numpy as np
 import pytest
 
 from app.ingestion import index_directory
 from app.retrieval import EmbeddedVectorStore, HybridRetriever, MirroredStore
 from app.retrieval.opensearch import OpenSearchRetriever, OpenSearchStore, build_client
+from app.retrieval.pinecone import PineconeRetriever, PineconeStore, build_index
 from tests.integration.conftest import running_app
 
 LIVE_OPENSEARCH = os.environ.get("OPENSEARCH_URL")
+LIVE_PINECONE = os.environ.get("PINECONE_HOST") if os.environ.get("PINECONE_API_KEY") else None
 
 
 @pytest.fixture(scope="session")
@@ -29,15 +35,45 @@ def opensearch_url():
         yield server.url
 
 
+@pytest.fixture(scope="session")
+def pinecone_host():
+    if LIVE_PINECONE:
+        yield LIVE_PINECONE
+        return
+    import threading
+
+    import uvicorn
+
+    from tests.e2e.conftest import free_port
+    from tests.pinecone_fake import create_app
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def pinecone_store(host, embeddings):
+    index = build_index(os.environ.get("PINECONE_API_KEY", "test-key"), host, timeout=10)
+    return PineconeStore(index, embeddings, model_name=embeddings.model_name, namespace=f"test-{uuid.uuid4().hex[:8]}")
+
+
 def opensearch_store(url, embeddings):
     client = build_client(url, username=None, password=None, aws_region=None, timeout=5, verify_certs=True)
     return OpenSearchStore(client, f"test-{uuid.uuid4().hex[:8]}", embeddings, model_name=embeddings.model_name)
 
 
-@pytest.fixture(params=["embedded", "opensearch"])
-def store(request, tmp_path, embeddings, opensearch_url):
+@pytest.fixture(params=["embedded", "opensearch", "pinecone"])
+def store(request, tmp_path, embeddings, opensearch_url, pinecone_host):
     if request.param == "embedded":
         return EmbeddedVectorStore(tmp_path / "i.sqlite", embeddings)
+    if request.param == "pinecone":
+        return pinecone_store(pinecone_host, embeddings)
     return opensearch_store(opensearch_url, embeddings)
 
 
@@ -55,6 +91,8 @@ def search(store, query, **filters):
     """The backend's best search here: hybrid, or BM25 alone on osmem (no k-NN)."""
     if isinstance(store, EmbeddedVectorStore):
         return HybridRetriever(store=store, k=2).invoke(query, filter=filters or None)
+    if isinstance(store, PineconeStore):
+        return PineconeRetriever(store=store, k=2).invoke(query, filter=filters or None)
     if LIVE_OPENSEARCH:
         return OpenSearchRetriever(store=store, k=2).invoke(query, filter=filters or None)
     from app.retrieval.filters import SearchFilter
@@ -80,6 +118,23 @@ def test_search_and_filters(store, corpus):
     assert search(store, "how often is the database backed up")[0].metadata["document_id"] == "backups"
     hits = search(store, "restart the worker", document_ids=["quotas"])
     assert {d.metadata["document_id"] for d in hits} <= {"quotas"}
+
+
+def test_pinecone_lists_past_a_page_and_filters_by_tag_and_date(pinecone_host, embeddings):
+    from langchain_core.documents import Document
+
+    store = pinecone_store(pinecone_host, embeddings)
+    chunks = [Document(page_content=f"note {n}", metadata={"document_id": "big", "title": "Big", "section": "",
+                       "tags": ["even"] if n % 2 == 0 else ["odd"], "modified": f"2026-0{1 + n % 5}-01T00:00:00+00:00"})
+              for n in range(250)]
+    vectors = np.random.default_rng(0).normal(size=(250, 384)).astype(np.float32)
+    assert store.replace_document("big", chunks, [f"c{n:03d}" for n in range(250)], vectors) == 250
+    assert len(store.chunk_ids("big")) == 250 and store.count() == 250
+    hits = PineconeRetriever(store=store, k=50).invoke("note", filter={"tags": ["odd"], "modified_after": "2026-04-01"})
+    assert hits and all(d.metadata["tags"] == ["odd"] and d.metadata["modified"] >= "2026-04-01" for d in hits)
+    with pytest.raises(ValueError, match="source prefix"):
+        PineconeRetriever(store=store).invoke("note", filter={"source_prefix": "kb/"})
+    assert store.delete_documents(["big"]) == 250 and store.count() == 0
 
 
 @pytest.mark.skipif(bool(LIVE_OPENSEARCH), reason="osmem-only: a real cluster runs hybrid search")

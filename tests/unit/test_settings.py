@@ -42,8 +42,11 @@ def test_provider_without_its_keys_fails_when_built(monkeypatch):
         build_chat_models(load_settings(llm_provider="azure"))
 
 
-def test_unsupported_vector_store_fails_at_start_up(embeddings):
+@pytest.mark.parametrize(("store", "missing"), [("pinecone", "PINECONE_API_KEY"), ("opensearch", "VECTOR_STORE_URL")])
+def test_a_remote_vector_store_without_its_settings_fails_at_start_up(embeddings, monkeypatch, store, missing):
     from app.retrieval import build_vector_store
 
-    with pytest.raises(ConfigurationError, match="VECTOR_STORE=pinecone"):
-        build_vector_store(load_settings(vector_store="pinecone"), embeddings)
+    for name in ("VECTOR_STORE_URL", "PINECONE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ConfigurationError, match=missing):
+        build_vector_store(load_settings(vector_store=store), embeddings)
