@@ -13,17 +13,14 @@ The service runs as its own process; every question of the sample set is asked o
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 
 import httpx
 from rich.progress import track
 
 import prompts
-from bench.common import ROOT, console, indexed_data_dir, percentiles, sample_questions
+from bench.common import console, indexed_data_dir, percentiles, running_service, sample_questions
 
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = set("a an and are as at be by for from in is it of on or the to with that this its".split())
@@ -52,29 +49,13 @@ def _ask(client: httpx.Client, url: str, question: str) -> dict:
 
 
 def _measure(provider: str, data_dir, questions: list[dict]) -> dict:
-    port = 19000 + (os.getpid() % 1000)
-    env = {**os.environ, "DATA_DIR": str(data_dir), "LLM_PROVIDER": provider}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        with httpx.Client(timeout=300) as client:
-            for _ in range(1200):
-                try:
-                    if client.get(f"{base}/health").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            _ask(client, f"{base}/chat/stream", "warm up: what is a canary release?")
-            results = [
-                (item, _ask(client, f"{base}/chat/stream", item["question"]))
-                for item in track(questions, description=f"answers ({provider})", console=console)
-            ]
-    finally:
-        server.terminate()
-        server.wait(20)
+    env = {"DATA_DIR": str(data_dir), "LLM_PROVIDER": provider}
+    with running_service("app.main:app", env) as base, httpx.Client(timeout=300) as client:
+        _ask(client, f"{base}/chat/stream", "warm up: what is a canary release?")
+        results = [
+            (item, _ask(client, f"{base}/chat/stream", item["question"]))
+            for item in track(questions, description=f"answers ({provider})", console=console)
+        ]
 
     no_answer = prompts.load("no_answer")
     ttft, rates, cited, recall, empty = [], [], 0, [], 0

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 from rich.console import Console
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,3 +58,33 @@ def indexed_data_dir() -> Path:
     index_directory(store, KNOWLEDGE_BASE)
     store.close()
     return data_dir
+
+
+@contextmanager
+def running_service(app: str, env: dict[str, str], *, factory: bool = False, startup_seconds: float = 120):
+    """The service as its own uvicorn process on a free loopback port; yields its base URL."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    args = [sys.executable, "-m", "uvicorn", app, *(["--factory"] if factory else []),
+            "--port", str(port), "--log-level", "warning"]
+    server = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + startup_seconds
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{app} did not start")
+            time.sleep(0.1)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(20)

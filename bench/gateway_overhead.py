@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import subprocess
-import sys
 import time
 from contextlib import asynccontextmanager
 
@@ -25,7 +23,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.retrievers import BaseRetriever
 from rich.progress import track
 
-from bench.common import ROOT, console, indexed_data_dir, percentiles
+from bench.common import console, indexed_data_dir, percentiles, running_service
 
 REQUESTS = 200
 WARMUP = 10
@@ -84,29 +82,13 @@ def _first_token_ms(client: httpx.Client, url: str, n: int) -> float:
 
 
 def _measure(parts: str, data_dir) -> dict:
-    port = 18000 + (os.getpid() % 1000)
-    env = {**os.environ, "BENCH_PARTS": parts, "DATA_DIR": str(data_dir), "LLM_PROVIDER": "extractive"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bench.gateway_overhead:create_bench_app", "--factory",
-         "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        with httpx.Client(timeout=30) as client:
-            for _ in range(600):
-                try:
-                    if client.get(f"{base}/health").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            url = f"{base}/chat/stream"
-            for n in range(WARMUP):
-                _first_token_ms(client, url, n)
-            samples = [_first_token_ms(client, url, n) for n in track(range(REQUESTS), description=parts, console=console)]
-    finally:
-        server.terminate()
-        server.wait(20)
+    env = {"BENCH_PARTS": parts, "DATA_DIR": str(data_dir), "LLM_PROVIDER": "extractive"}
+    with running_service("bench.gateway_overhead:create_bench_app", env, factory=True) as base, \
+            httpx.Client(timeout=30) as client:
+        url = f"{base}/chat/stream"
+        for n in range(WARMUP):
+            _first_token_ms(client, url, n)
+        samples = [_first_token_ms(client, url, n) for n in track(range(REQUESTS), description=parts, console=console)]
     return percentiles(samples)
 
 

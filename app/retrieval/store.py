@@ -382,12 +382,13 @@ class EmbeddedVectorStore(VectorStore):
         match = fts_query(query)
         if not match:
             return []
-        clause, params = (where or SearchFilter()).sql("c")
-        rows = self._db().execute(
-            "SELECT f.chunk_id, bm25(chunks_fts) FROM chunks_fts f JOIN chunks c ON c.id = f.chunk_id "
-            f"WHERE chunks_fts MATCH ? AND {clause} ORDER BY bm25(chunks_fts) LIMIT ?",
-            (match, *params, k),
-        ).fetchall()
+        if where is None or where.is_empty():
+            sql, params = "SELECT chunk_id, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?", []
+        else:  # the join costs a lookup per match: only when a filter needs the metadata
+            clause, params = where.sql("c")
+            sql = ("SELECT f.chunk_id, bm25(chunks_fts) FROM chunks_fts f JOIN chunks c ON c.id = f.chunk_id "
+                   f"WHERE chunks_fts MATCH ? AND {clause}")
+        rows = self._db().execute(f"{sql} ORDER BY bm25(chunks_fts) LIMIT ?", (match, *params, k)).fetchall()
         return [(r[0], -float(r[1])) for r in rows]
 
     def embed_query(self, query: str) -> np.ndarray:
