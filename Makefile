@@ -47,6 +47,9 @@ test-unit: install
 	$(BIN)/python -m pytest tests/unit
 
 bench: install
+	@# The larger ingestion corpus: Debian's Python documentation sources (a real text set).
+	@test -d /usr/share/doc/python3.11/html/_sources || (apt-get install -y -q python3.11-doc >/dev/null 2>&1 \
+		|| echo "python3.11-doc is not installed: the python_docs corpus is skipped")
 	$(BIN)/python -m bench
 
 lint: install

@@ -13,9 +13,14 @@ import sys
 
 os.environ.setdefault("LANGSMITH_TRACING", "false")
 
-from bench import answers, gateway_overhead, search  # noqa: E402
+from bench import answers, gateway_overhead, ingestion, search  # noqa: E402
 
-BENCHMARKS = {"gateway": gateway_overhead.run, "search": search.run, "answers": answers.run}
+BENCHMARKS = {
+    "gateway": gateway_overhead.run,
+    "search": search.run,
+    "ingestion": ingestion.run,
+    "answers": answers.run,
+}
 
 
 def main(names: list[str]) -> None:
