@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     vector_store_aws_region: str | None = Field(default=None, description="sign OpenSearch requests (SigV4)")
     vector_store_timeout: float = Field(default=2.0, gt=0, le=60, description="seconds, per search")
     vector_store_verify_certs: bool = True
+    vector_store_snapshot_repository: str | None = Field(default=None, description="OpenSearch snapshot repository")
     pinecone_api_key: SecretStr | None = None
     pinecone_namespace: str = ""
     embedding_model: str = "all-MiniLM-L6-v2"

@@ -15,7 +15,8 @@ from app.cli.common import console, settings_or_exit
 
 cli = typer.Typer(help="Operate the chatbot service.", no_args_is_help=True, add_completion=False)
 for command in (index_commands.index, index_commands.add, index_commands.delete, index_commands.prepare,
-                index_commands.embed, index_commands.verify, index_commands.search, index_commands.rebuild):
+                index_commands.embed, index_commands.verify, index_commands.search, index_commands.rebuild,
+                index_commands.snapshot):
     cli.command()(command)
 cli.add_typer(index_commands.indexes, name="indexes")
 cli.add_typer(bench, name="bench")

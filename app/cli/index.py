@@ -14,7 +14,7 @@ from app.settings import Settings
 IndexOption = Annotated[str | None, typer.Option("--index", help="index or alias (default VECTOR_STORE_INDEX)")]
 
 
-def _store(settings: Settings, index: str | None = None, *, embedded_only: bool = False):
+def _store(settings: Settings, index: str | None = None):
     """The store to write to: the primary, mirrored to the embedded replica when enabled."""
     from app.embeddings import build_embeddings
     from app.retrieval import build_index_writer
@@ -22,8 +22,6 @@ def _store(settings: Settings, index: str | None = None, *, embedded_only: bool 
     from app.retrieval.store import IndexModelMismatch
     from app.settings import ConfigurationError
 
-    if embedded_only and settings.vector_store != "embedded":
-        fail(f"this command manages the embedded store; VECTOR_STORE={settings.vector_store} is not supported yet")
     try:
         return build_index_writer(settings, build_embeddings(settings.embedding_model), index)
     except (IndexModelMismatch, IndexNameError, ConfigurationError) as exc:
@@ -49,7 +47,7 @@ def _print_report(report, store=None) -> None:
     if report.removed_documents:
         line += f", removed documents: {len(report.removed_documents)}"
     if store is not None:
-        line += f", index: {store.path.stem}"
+        line += f", index: {getattr(store.path, 'stem', store.path)}"
     console.print(line)
     for error in report.errors:
         console.print(f"[yellow]skipped:[/yellow] {error}")
@@ -156,17 +154,21 @@ def embed(
 
 def verify(index: IndexOption = None, query: str = "How do I deploy a model?") -> None:
     """Check an index: counts, dimensions, orphans, duplicates, and a sample query."""
-    from app.retrieval import HybridRetriever
-
     settings = settings_or_exit()
-    store = _store(settings, index, embedded_only=True)
-    report = store.integrity()
+    store = _store(settings, index)
+    primary = getattr(store, "primary", store)  # with a replica, verify the primary
+    report = primary.integrity() if hasattr(primary, "integrity") else {**primary.stats(), "problems": []}
     for key in ("path", "embedding_model", "dimensions", "documents", "chunks", "lexical_entries"):
-        print(f"{key}: {report[key]}")
-    hits = HybridRetriever(store=store, k=3).invoke(query) if report["chunks"] else []
-    ranked = ", ".join(f"{d.metadata['document_id']} ({d.metadata['score']:.2f})" for d in hits)
-    print(f"sample query: {query!r} -> {ranked}")
-    problems = report["problems"] + ([] if report["chunks"] else ["the index is empty"])
+        if key in report:
+            print(f"{key}: {report[key]}")
+    problems = list(report["problems"]) + ([] if report["chunks"] else ["the index is empty"])
+    if report["chunks"]:
+        try:
+            hits = _retriever(settings, index, 3).invoke(query)
+            ranked = ", ".join(f"{d.metadata['document_id']} ({d.metadata['score']:.2f})" for d in hits)
+            print(f"sample query: {query!r} -> {ranked}")
+        except Exception as exc:  # a search that fails is a finding of the check, not a crash
+            problems.append(f"the sample query failed: {type(exc).__name__}: {exc}")
     for problem in problems:
         console.print(f"[red]problem:[/red] {problem}")
     print("status: " + ("FAILED" if problems else "OK"))
@@ -197,6 +199,17 @@ def search(
         print(f"{rank}. (score: {meta['score']:.2f}) {meta.get('title')}{section} [{meta.get('document_id')}]")
 
 
+def _admin(settings: Settings):
+    from app.embeddings import build_embeddings
+    from app.retrieval.admin import build_admin
+    from app.settings import ConfigurationError
+
+    try:
+        return build_admin(settings, build_embeddings(settings.embedding_model))
+    except ConfigurationError as exc:
+        fail(str(exc))
+
+
 def rebuild(
     old_index: Annotated[str | None, typer.Option(help="the alias to rebuild (default VECTOR_STORE_INDEX)")] = None,
     new_index: Annotated[str | None, typer.Option(help="name of the new index (default ALIAS-vN)")] = None,
@@ -205,39 +218,29 @@ def rebuild(
     swap: Annotated[bool, typer.Option(help="point the alias at the new index when it is complete")] = False,
 ) -> None:
     """Build a new index beside the live one; --swap switches the alias atomically."""
-    from app.embeddings import build_embeddings
-    from app.ingestion import index_directory
-    from app.retrieval import EmbeddedVectorStore, IndexCatalog
-    from app.retrieval.catalog import IndexNameError
+    from app.ingestion import copy_index, index_directory
+    from app.retrieval.catalog import IndexNameError, check_name
 
     settings = settings_or_exit()
-    if settings.vector_store != "embedded":
-        fail(f"rebuild manages the embedded store; VECTOR_STORE={settings.vector_store} is not supported yet")
     alias = old_index or settings.vector_store_index
-    catalog = IndexCatalog(settings.index_dir)
     if reindex == (source is not None):
         fail("give exactly one of --reindex (re-embed the live chunks) or --source DIR")
+    admin = _admin(settings)
     try:
-        target = new_index or catalog.next_version(alias)
-        if catalog.exists(target):
+        target = check_name(new_index or admin.next_version(alias))
+        if admin.exists(target):
             fail(f"index {target!r} exists already; choose another --new-index or prune it")
-        embeddings = build_embeddings(settings.embedding_model)
-        new = EmbeddedVectorStore(catalog.path(target), embeddings)
+        live = admin.open_live(alias) if reindex else None
+        new = admin.open_new(target)
         with progress_bar(f"building {target}") as (start, advance):
             if source is not None:
                 report = index_directory(new, source, chunk_size=settings.chunk_size,
                                          chunk_overlap=settings.chunk_overlap, on_start=start, on_progress=advance)
-                _print_report(report, new)
             else:
-                if not catalog.resolve_path(alias).is_file():
-                    fail(f"no index serves {alias!r}: build one with --source DIR")
-                live = EmbeddedVectorStore(
-                    catalog.resolve_path(alias), embeddings, model_name=_recorded_model(catalog, alias)
-                )
-                copied = new.copy_from(live, on_start=start, on_progress=advance)
-                console.print(f"re-embedded {copied} chunks from {live.path.stem} with {new.model_name}")
+                report = copy_index(live, new, on_start=start, on_progress=advance)
+        _print_report(report, new)
         if swap:
-            previous = catalog.swap(alias, target)
+            previous = admin.swap(alias, target)
             console.print(f"alias {alias}: {previous} -> {target} (the old index stays until `chatbot indexes prune`)")
         else:
             console.print(f"built {target}; serve it with `chatbot indexes swap --alias {alias} --index {target}`")
@@ -245,38 +248,32 @@ def rebuild(
         fail(str(exc))
 
 
-def _recorded_model(catalog, alias: str) -> str | None:
-    """The model an index was built with, so a rebuild can read it under a new model."""
-    import sqlite3
+def snapshot(
+    name: Annotated[str | None, typer.Option(help="snapshot name (default INDEX-YYYYmmdd-HHMMSS)")] = None,
+    index: IndexOption = None,
+) -> None:
+    """Back up the serving index (embedded: a consistent file copy; OpenSearch: a snapshot)."""
+    from app.retrieval.catalog import IndexNameError
+    from app.settings import ConfigurationError
 
-    path = catalog.resolve_path(alias)
-    if not path.is_file():
-        return None
-    with sqlite3.connect(path) as conn:
-        row = conn.execute("SELECT value FROM meta WHERE key = 'embedding_model'").fetchone()
-    return row[0] if row else None
+    settings = settings_or_exit()
+    try:
+        where = _admin(settings).snapshot(index or settings.vector_store_index, name)
+    except (IndexNameError, FileNotFoundError, ConfigurationError) as exc:
+        fail(str(exc))
+    console.print(f"snapshot written: {where}")
 
 
-indexes = typer.Typer(help="List, swap and prune embedded indexes and their aliases.", no_args_is_help=True)
+indexes = typer.Typer(help="List, swap and prune indexes and their aliases.", no_args_is_help=True)
 
 
 @indexes.command("list")
 def list_indexes() -> None:
     """Every index with its size, model and the aliases it serves."""
-    import sqlite3
-
-    from app.retrieval import IndexCatalog
-
-    catalog = IndexCatalog(settings_or_exit().index_dir)
-    aliases = catalog.aliases()
-    for name in catalog.indexes():
-        with sqlite3.connect(catalog.path(name)) as conn:
-            chunks = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
-            model = conn.execute("SELECT value FROM meta WHERE key = 'embedding_model'").fetchone()
-        serving = [a for a, target in aliases.items() if target == name]
-        shadowed = " (shadowed by an alias)" if name in aliases else ""
-        print(f"{name}: {chunks} chunks, model {model[0] if model else '-'}"
-              + (f", serves {', '.join(serving)}" if serving else "") + shadowed)
+    for info in _admin(settings_or_exit()).indexes():
+        serves = f", serves {', '.join(info.serves)}" if info.serves else ""
+        shadowed = " (shadowed by an alias)" if info.shadowed else ""
+        print(f"{info.name}: {info.chunks} chunks, model {info.embedding_model or '-'}{serves}{shadowed}")
 
 
 @indexes.command("swap")
@@ -285,12 +282,10 @@ def swap_alias(
     index: Annotated[str, typer.Option(help="the index it should serve")],
 ) -> None:
     """Point an alias at another index, atomically; running services follow it."""
-    from app.retrieval import IndexCatalog
     from app.retrieval.catalog import IndexNameError
 
-    catalog = IndexCatalog(settings_or_exit().index_dir)
     try:
-        previous = catalog.swap(alias, index)
+        previous = _admin(settings_or_exit()).swap(alias, index)
     except (IndexNameError, FileNotFoundError) as exc:
         fail(str(exc))
     console.print(f"alias {alias}: {previous} -> {index}")
@@ -299,13 +294,11 @@ def swap_alias(
 @indexes.command("prune")
 def prune(alias: Annotated[str | None, typer.Option(help="prune this alias's old versions")] = None) -> None:
     """Delete the old versions of an alias's index that nothing serves any more."""
-    from app.retrieval import IndexCatalog
-
     settings = settings_or_exit()
-    catalog = IndexCatalog(settings.index_dir)
-    stale = catalog.stale(alias or settings.vector_store_index)
+    admin = _admin(settings)
+    stale = admin.stale(alias or settings.vector_store_index)
     for name in stale:
-        catalog.drop(name)
+        admin.drop(name)
         console.print(f"deleted index {name}")
     if not stale:
         console.print("nothing to prune")

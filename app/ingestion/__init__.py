@@ -4,6 +4,7 @@ from app.ingestion.chunking import chunk_id, split_document
 from app.ingestion.loaders import LoadedDocument, UnsupportedDocument, load_document
 from app.ingestion.pipeline import (
     IndexReport,
+    copy_index,
     embed_chunks,
     find_sources,
     index_directory,
@@ -17,6 +18,7 @@ __all__ = [
     "LoadedDocument",
     "UnsupportedDocument",
     "chunk_id",
+    "copy_index",
     "embed_chunks",
     "find_sources",
     "index_directory",

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from langchain_core.documents import Document
@@ -249,5 +250,27 @@ def index_embeddings(
     _write_documents(store, batches, report, on_progress)
     if sync:
         _sync(store, {d for d, _ in documents}, report)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def copy_index(
+    source: Any,
+    target: Any,
+    *,
+    on_start: Callable[[int], None] | None = None,
+    on_progress: Progress | None = None,
+) -> IndexReport:
+    """Re-embed every chunk of `source` into `target` (a rebuild, e.g. for a new model)."""
+    started = time.perf_counter()
+    report = IndexReport()
+    if on_start:
+        on_start(source.count())
+    for document_id, chunks in source.iter_documents():
+        report.written += target.replace_document(document_id, chunks, [c.id for c in chunks])
+        report.documents += 1
+        report.chunks += len(chunks)
+        if on_progress:
+            on_progress(document_id, len(chunks))
     report.seconds = time.perf_counter() - started
     return report

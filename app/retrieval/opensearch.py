@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -160,9 +160,11 @@ class OpenSearchStore:
 
     # -- lifecycle -------------------------------------------------------------------
     def ensure_index(self, dimensions: int) -> str:
-        """Create `alias-v1` and the alias if the alias does not exist yet; returns the index."""
+        """Create `alias-v1` and the alias if neither exists yet; returns the index written to."""
         if self.client.indices.exists_alias(name=self.alias):
             return next(iter(self.client.indices.get_alias(name=self.alias)))
+        if self.client.indices.exists(index=self.alias):  # a concrete index (a rebuild's target)
+            return self.alias
         index = f"{self.alias}-v1"
         self.create_index(index, dimensions)
         self.client.indices.put_alias(index=index, name=self.alias)
@@ -238,6 +240,31 @@ class OpenSearchStore:
         result = self._read(body)
         buckets = result["aggregations"]["documents"]["buckets"] if result else []
         return {b["key"]: (b["title"]["buckets"][0]["key"] if b["title"]["buckets"] else b["key"]) for b in buckets}
+
+    def iter_documents(self) -> Iterator[tuple[str, list[Document]]]:
+        """Every document's chunks (scrolling, vectors left out), for copying an index."""
+        from opensearchpy import helpers
+
+        documents: dict[str, list[Document]] = {}
+        query = {"_source": {"excludes": ["vector"]}, "query": {"match_all": {}}}
+        for hit in helpers.scan(self.client, index=self.alias, query=query, size=500):
+            meta = hit["_source"].get("metadata") or {}
+            documents.setdefault(meta.get("document_id", ""), []).append(
+                Document(id=hit["_id"], page_content=hit["_source"]["text"], metadata=meta)
+            )
+        for document_id in sorted(documents):
+            yield document_id, sorted(documents[document_id], key=lambda d: d.metadata.get("chunk_index", 0))
+
+    def integrity(self) -> dict[str, Any]:
+        """Counts and the mapping's recorded model and dimension, for `chatbot verify`."""
+        mapping = next(iter(self.client.indices.get_mapping(index=self.alias).values()))["mappings"]
+        recorded = mapping.get("_meta", {})
+        dimension = mapping.get("properties", {}).get("vector", {}).get("dimension")
+        problems = []
+        if recorded.get("embedding_model") not in (None, self.model_name):
+            problems.append(f"the index holds {recorded['embedding_model']!r} vectors, not {self.model_name!r}")
+        return {**self.stats(), "dimensions": dimension, "embedding_model": recorded.get("embedding_model"),
+                "lexical_entries": self.count(), "problems": problems}
 
     def count(self) -> int:
         result = self._read({"size": 0, "track_total_hits": True, "query": {"match_all": {}}})

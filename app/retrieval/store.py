@@ -15,7 +15,7 @@ import re
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -291,22 +291,10 @@ class EmbeddedVectorStore(VectorStore):
             )
         return len(new)
 
-    def copy_from(
-        self,
-        other: EmbeddedVectorStore,
-        on_start: Callable[[int], None] | None = None,
-        on_progress: Callable[[str, int], None] | None = None,
-    ) -> int:
-        """Re-embed every chunk of `other` into this store (a rebuild, e.g. for a new model)."""
-        if on_start:
-            on_start(other.count())
-        copied = 0
-        for document_id in other.document_ids():
-            chunks = other.get_by_ids(other.chunk_ids(document_id))
-            copied += self.replace_document(document_id, chunks, [c.id for c in chunks])
-            if on_progress:
-                on_progress(document_id, len(chunks))
-        return copied
+    def iter_documents(self) -> Iterator[tuple[str, list[Document]]]:
+        """Every document's chunks, for copying an index (a rebuild)."""
+        for document_id in self.document_ids():
+            yield document_id, self.get_by_ids(self.chunk_ids(document_id))
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
         if not ids:

@@ -85,3 +85,40 @@ def test_bench_search_prints_percentiles(indexed, run, tmp_path):
     queries.write_text("How do I deploy a model?\nWhat is the RPO?\n")
     result = json.loads(run("bench", "search", "--queries", str(queries), "--iterations", "20").strip().splitlines()[-1])
     assert result["iterations"] == 20 and 0 < result["p50_ms"] <= result["p95_ms"] <= result["p99_ms"]
+
+
+def test_snapshot_copies_the_serving_index(indexed, run, tmp_path):
+    assert "snapshot written" in run("snapshot", "--name", "kb-before-upgrade")
+    backup = tmp_path / "data" / "backups" / "kb-before-upgrade.sqlite"
+    import sqlite3
+
+    with sqlite3.connect(backup) as conn:
+        assert conn.execute("SELECT count(*) FROM chunks").fetchone()[0] == 149
+
+
+def test_opensearch_index_lifecycle_through_the_cli(run, tmp_path, monkeypatch):
+    """index, rebuild --reindex and --source, swap, prune, verify against osmem."""
+    import uuid
+
+    from osmem_server import OsmemServer
+
+    corpus = tmp_path / "kb"
+    corpus.mkdir()
+    (corpus / "restarts.md").write_text("# Restarts\n\nRestart the worker with systemctl restart worker.\n")
+    (corpus / "backups.md").write_text("# Backups\n\nThe database is backed up every five minutes.\n")
+    alias = f"kb-{uuid.uuid4().hex[:6]}"
+    with OsmemServer.start(japanese=False) as server:
+        monkeypatch.setenv("VECTOR_STORE", "opensearch")
+        monkeypatch.setenv("VECTOR_STORE_URL", server.url)
+        monkeypatch.setenv("VECTOR_STORE_INDEX", alias)
+        assert "written: 2" in run("index", "--source", str(corpus))
+        assert "written: 2" in run("rebuild", "--reindex", "--new-index", f"{alias}-v2")
+        run("indexes", "swap", "--alias", alias, "--index", f"{alias}-v2")
+        listing = run("indexes", "list")
+        assert f"{alias}-v2: 2 chunks, model all-MiniLM-L6-v2, serves {alias}" in listing
+        assert f"deleted index {alias}-v1" in run("indexes", "prune")
+        out = " ".join(run("rebuild", "--source", str(corpus), "--swap").split())
+        assert f"{alias}-v2 -> {alias}-v3" in out
+        verify = run("verify", code=1)  # osmem has no hybrid search: verify says so
+        assert "documents: 2" in verify and "the sample query failed" in verify
+        assert "VECTOR_STORE_SNAPSHOT_REPOSITORY" in run("snapshot", code=2)
