@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     enable_fallback_search: bool = False
     retrieval_top_k: int = Field(default=4, ge=1, le=50)
     rrf_k: int = Field(default=60, ge=1)
+    ann_min_chunks: int = Field(default=50_000, ge=1, description="embedded store: HNSW above this many chunks")
     chunk_size: int = Field(default=800, ge=100, le=8000)
     chunk_overlap: int = Field(default=120, ge=0, le=2000)
 

@@ -13,12 +13,13 @@ import sys
 
 os.environ.setdefault("LANGSMITH_TRACING", "false")
 
-from bench import answers, gateway_overhead, ingestion, search  # noqa: E402
+from bench import answers, gateway_overhead, ingestion, scale, search  # noqa: E402
 
 BENCHMARKS = {
     "gateway": gateway_overhead.run,
     "search": search.run,
     "ingestion": ingestion.run,
+    "scale": scale.run,
     "answers": answers.run,
 }
 

@@ -38,6 +38,16 @@ def _retriever(settings: Settings, index: str | None, k: int):
                            build_vector_store(settings, embeddings, index), replica)
 
 
+def _refresh_ann(store) -> None:
+    """After writes to a large embedded index: (re)build its HNSW graph when it is stale."""
+    target = getattr(store, "replica", store)
+    if not hasattr(target, "ann_status") or not target.ann_status()["stale"]:
+        return
+    with console.status(f"building the HNSW graph over {target.count()} chunks"):
+        status = target.build_ann()
+    console.print(f"HNSW graph: {status['covered']} of {status['chunks']} chunks")
+
+
 def _print_report(report, store=None) -> None:
     line = (
         f"documents: {report.documents} ({report.unchanged_documents} unchanged), chunks: {report.chunks}, "
@@ -78,6 +88,7 @@ def index(
         else:
             report = index_embeddings(store, embeddings, sync=sync, on_progress=advance)
     _print_report(report, store)
+    _refresh_ann(store)
 
 
 def add(
@@ -95,6 +106,7 @@ def add(
         report = index_directory(store, documents, chunk_size=settings.chunk_size,
                                  chunk_overlap=settings.chunk_overlap, on_start=start, on_progress=advance)
     _print_report(report, store)
+    _refresh_ann(store)
 
 
 def delete(
@@ -158,10 +170,15 @@ def verify(index: IndexOption = None, query: str = "How do I deploy a model?") -
     store = _store(settings, index)
     primary = getattr(store, "primary", store)  # with a replica, verify the primary
     report = primary.integrity() if hasattr(primary, "integrity") else {**primary.stats(), "problems": []}
+    problems = list(report["problems"]) + ([] if report["chunks"] else ["the index is empty"])
     for key in ("path", "embedding_model", "dimensions", "documents", "chunks", "lexical_entries"):
         if key in report:
             print(f"{key}: {report[key]}")
-    problems = list(report["problems"]) + ([] if report["chunks"] else ["the index is empty"])
+    if hasattr(primary, "ann_status"):
+        ann = primary.ann_status()
+        print(f"hnsw: {'on, covering ' + str(ann['covered']) + ' chunks' if ann['enabled'] else 'off (exact search)'}")
+        if ann["stale"]:
+            problems.append("the HNSW graph is missing or stale: run `chatbot index` or `chatbot rebuild`")
     if report["chunks"]:
         try:
             hits = _retriever(settings, index, 3).invoke(query)
@@ -239,6 +256,7 @@ def rebuild(
             else:
                 report = copy_index(live, new, on_start=start, on_progress=advance)
         _print_report(report, new)
+        _refresh_ann(new)
         if swap:
             previous = admin.swap(alias, target)
             console.print(f"alias {alias}: {previous} -> {target} (the old index stays until `chatbot indexes prune`)")

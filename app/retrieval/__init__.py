@@ -33,7 +33,8 @@ def build_embedded_store(settings: Settings, embeddings: Embeddings, index: str 
     """The embedded store serving `index` (default VECTOR_STORE_INDEX), following its alias."""
     name = index or settings.vector_store_index
     catalog = IndexCatalog(settings.index_dir)
-    return EmbeddedVectorStore(catalog.resolve_path(name), embeddings, resolve=lambda: catalog.resolve_path(name))
+    return EmbeddedVectorStore(catalog.resolve_path(name), embeddings, resolve=lambda: catalog.resolve_path(name),
+                               ann_min_chunks=settings.ann_min_chunks)
 
 
 def build_vector_store(settings: Settings, embeddings: Embeddings, index: str | None = None) -> Any:

@@ -43,6 +43,7 @@ def next_version(alias: str, names: list[str]) -> str:
 class EmbeddedAdmin:
     def __init__(self, settings: Settings, embeddings: Embeddings):
         self.catalog = IndexCatalog(settings.index_dir)
+        self.ann_min_chunks = settings.ann_min_chunks
         self.embeddings = embeddings
         self.backups = settings.data_dir / "backups"
 
@@ -68,7 +69,7 @@ class EmbeddedAdmin:
         return self.catalog.exists(index)
 
     def open_new(self, index: str) -> EmbeddedVectorStore:
-        return EmbeddedVectorStore(self.catalog.path(index), self.embeddings)
+        return EmbeddedVectorStore(self.catalog.path(index), self.embeddings, ann_min_chunks=self.ann_min_chunks)
 
     def open_live(self, alias: str) -> EmbeddedVectorStore:
         path = self.catalog.resolve_path(alias)

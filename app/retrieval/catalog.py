@@ -18,7 +18,7 @@ from pathlib import Path
 
 ALIASES_FILE = "aliases.json"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
-_SQLITE_SUFFIXES = ("", "-wal", "-shm")
+_INDEX_FILE_SUFFIXES = ("", "-wal", "-shm", ".hnsw.npz")  # the database, its journal, its ANN graph
 
 
 class IndexNameError(ValueError):
@@ -102,5 +102,5 @@ class IndexCatalog:
     def drop(self, index: str) -> None:
         if index in self.aliases().values():
             raise IndexNameError(f"index {index!r} is serving an alias; swap the alias first")
-        for suffix in _SQLITE_SUFFIXES:
+        for suffix in _INDEX_FILE_SUFFIXES:
             Path(f"{self.path(index)}{suffix}").unlink(missing_ok=True)

@@ -24,6 +24,7 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 
+from app.retrieval.ann import REBUILD_FRACTION, AnnIndex, ann_path
 from app.retrieval.filters import SearchFilter
 from app.settings import ConfigurationError
 
@@ -64,6 +65,7 @@ class EmbeddedVectorStore(VectorStore):
         *,
         model_name: str | None = None,
         resolve: Callable[[], Path] | None = None,
+        ann_min_chunks: int = 50_000,
     ):
         """A store on the SQLite file `path`.
 
@@ -73,6 +75,7 @@ class EmbeddedVectorStore(VectorStore):
         self._embedding = embedding
         self._model_name = model_name or getattr(embedding, "model_name", type(embedding).__name__)
         self._resolve = resolve
+        self.ann_min_chunks = ann_min_chunks
         self._lock = threading.RLock()
         self._open(Path(path))
 
@@ -86,7 +89,11 @@ class EmbeddedVectorStore(VectorStore):
         self.path, self._conn = path, conn
         self._loaded_generation: str | None = None
         self._ids: list[str] = []
+        self._rowids = np.zeros(0, dtype=np.int64)
         self._matrix = np.zeros((0, 0), dtype=np.float32)
+        self._ann: AnnIndex | None = None
+        self._ann_stamp: int | None = None
+        self._delta_rows = np.zeros(0, dtype=np.int64)  # rows the ANN graph does not cover
         try:
             self._check_model()
         except IndexModelMismatch:
@@ -136,16 +143,46 @@ class EmbeddedVectorStore(VectorStore):
         with self._lock:
             current = self.generation()
             if current != self._loaded_generation:
-                rows = self._db().execute("SELECT id, vector FROM chunks ORDER BY rowid").fetchall()
-                self._ids = [r[0] for r in rows]
+                rows = self._db().execute("SELECT rowid, id, vector FROM chunks ORDER BY rowid").fetchall()
+                self._rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+                self._ids = [r[1] for r in rows]
                 dims = int(self._meta("dimensions") or 0)
                 self._matrix = (
-                    np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(-1, dims)
+                    np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(-1, dims)
                     if rows
                     else np.zeros((0, dims), dtype=np.float32)
                 )
                 self._loaded_generation = current
+                self._ann_stamp = None  # recompute which rows the graph covers
+            self._refresh_ann()
             return self._ids, self._matrix
+
+    def _refresh_ann(self) -> None:
+        """Load the HNSW graph (if the index is large and has one) and find uncovered rows."""
+        path = ann_path(self.path)
+        stamp = path.stat().st_mtime_ns if path.is_file() and len(self._ids) >= self.ann_min_chunks else None
+        if stamp == self._ann_stamp:
+            return
+        self._ann = AnnIndex.load(path) if stamp is not None else None
+        self._ann_stamp = stamp
+        if self._ann is not None:
+            self._delta_rows = np.flatnonzero(~np.isin(self._rowids, self._ann.rowids))
+
+    def ann_status(self) -> dict[str, Any]:
+        """Whether searches use the HNSW graph, and how much of the index it covers."""
+        ids, _ = self._vectors()
+        covered = len(ids) - len(self._delta_rows) if self._ann is not None else 0
+        return {"enabled": self._ann is not None, "chunks": len(ids), "covered": covered,
+                "stale": (self._ann is None and len(ids) >= self.ann_min_chunks)
+                or (self._ann is not None and len(self._delta_rows) > REBUILD_FRACTION * max(1, len(ids)))}
+
+    def build_ann(self) -> dict[str, Any]:
+        """Build and save the HNSW graph over every chunk (minutes for a million)."""
+        with self._lock:
+            self._vectors()
+            rowids, matrix = self._rowids.copy(), self._matrix
+        AnnIndex.build(matrix, rowids).save(ann_path(self.path))
+        return self.ann_status()
 
     def count(self) -> int:
         return self._db().execute("SELECT count(*) FROM chunks").fetchone()[0]
@@ -346,12 +383,31 @@ class EmbeddedVectorStore(VectorStore):
         clause, params = where.sql()
         return {r[0] for r in self._db().execute(f"SELECT id FROM chunks WHERE {clause}", params)}
 
+    def _ann_search(self, query: np.ndarray, k: int, snapshot: tuple) -> list[tuple[str, float]]:
+        """HNSW over the covered rows, exact over the rows written since; deleted rows skipped."""
+        ids, ann, rowids, matrix, delta = snapshot
+        found, scores = ann.search(query, k + min(k, 32))  # a margin for rows deleted since
+        rows = np.searchsorted(rowids, found)
+        rows = np.clip(rows, 0, len(rowids) - 1)
+        live = (found >= 0) & (rowids[rows] == found)
+        hits = list(zip(rows[live].tolist(), scores[live].tolist()))
+        if len(delta):
+            delta_scores = matrix[delta] @ query
+            top = np.argsort(-delta_scores)[:k]
+            hits += list(zip(delta[top].tolist(), delta_scores[top].tolist()))
+        hits.sort(key=lambda h: h[1], reverse=True)
+        return [(ids[row], float(score)) for row, score in hits[:k]]
+
     def vector_search(
         self, query_vector: np.ndarray, k: int, where: SearchFilter | None = None
     ) -> list[tuple[str, float]]:
-        ids, matrix = self._vectors()
+        with self._lock:  # one consistent view, even if a reload happens meanwhile
+            ids, matrix = self._vectors()
+            snapshot = (ids, self._ann, self._rowids, matrix, self._delta_rows)
         if not ids:
             return []
+        if snapshot[1] is not None and (where is None or where.is_empty()):
+            return self._ann_search(np.asarray(query_vector, dtype=np.float32), k, snapshot)
         scores = matrix @ np.asarray(query_vector, dtype=np.float32)
         if where is not None and not where.is_empty():
             allowed = self.matching_ids(where)
