@@ -51,6 +51,28 @@ def fts_query(text: str) -> str:
     return " OR ".join(f'"{w}"' for w in sorted(words))
 
 
+SCHEMA_VERSION = "2"  # 2: a chunk's lexical row has the chunk's rowid
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring an index written by an older version to SCHEMA_VERSION, in one transaction."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+    if row and row[0] == SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("DELETE FROM chunks_fts")
+        conn.execute(
+            "INSERT INTO chunks_fts (rowid, chunk_id, title, text) "
+            "SELECT rowid, id, coalesce(json_extract(metadata, '$.title'), ''), text FROM chunks"
+        )
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
 class IndexModelMismatch(ConfigurationError):
     """The index was built with another embedding model than the one configured."""
 
@@ -85,6 +107,7 @@ class EmbeddedVectorStore(VectorStore):
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA busy_timeout=10000")
         conn.executescript(SCHEMA)
+        _migrate(conn)
         previous = getattr(self, "_conn", None)
         self.path, self._conn = path, conn
         self._loaded_generation: str | None = None
@@ -257,10 +280,12 @@ class EmbeddedVectorStore(VectorStore):
             conn = self._db()
             conn.execute("BEGIN IMMEDIATE")
             try:
-                to_delete = list(removals) + list(ids)
-                for chunk_id in to_delete:
-                    conn.execute("DELETE FROM chunks WHERE id = ?", (chunk_id,))
-                    conn.execute("DELETE FROM chunks_fts WHERE chunk_id = ?", (chunk_id,))
+                for chunk_id in list(removals) + list(ids):
+                    # The lexical row shares the chunk's rowid: both deletes are index lookups.
+                    row = conn.execute("SELECT rowid FROM chunks WHERE id = ?", (chunk_id,)).fetchone()
+                    if row:
+                        conn.execute("DELETE FROM chunks_fts WHERE rowid = ?", row)
+                        conn.execute("DELETE FROM chunks WHERE rowid = ?", row)
                 if vectors is not None:
                     dims = str(vectors.shape[1])
                     recorded = self._meta("dimensions")
@@ -274,13 +299,13 @@ class EmbeddedVectorStore(VectorStore):
                 for doc, chunk_id, vector in zip(docs, ids, vectors if vectors is not None else []):
                     meta = dict(doc.metadata)
                     document_id = str(meta.get("document_id") or chunk_id)
-                    conn.execute(
+                    rowid = conn.execute(
                         "INSERT INTO chunks VALUES (?, ?, ?, ?, ?)",
                         (chunk_id, document_id, doc.page_content, json.dumps(meta), vector.tobytes()),
-                    )
+                    ).lastrowid
                     conn.execute(
-                        "INSERT INTO chunks_fts VALUES (?, ?, ?)",
-                        (chunk_id, str(meta.get("title", "")), doc.page_content),
+                        "INSERT INTO chunks_fts (rowid, chunk_id, title, text) VALUES (?, ?, ?, ?)",
+                        (rowid, chunk_id, str(meta.get("title", "")), doc.page_content),
                     )
                 conn.execute(
                     "INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (uuid.uuid4().hex,)
