@@ -11,7 +11,6 @@ budget far past the size of a team knowledge base.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import threading
 import uuid
@@ -26,51 +25,8 @@ from langchain_core.vectorstores import VectorStore
 
 from app.retrieval.ann import REBUILD_FRACTION, AnnIndex, ann_path
 from app.retrieval.filters import SearchFilter
+from app.retrieval.sqlite_schema import SCHEMA, check_integrity, fts_query, migrate
 from app.settings import ConfigurationError
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS chunks (
-    id TEXT PRIMARY KEY,
-    document_id TEXT NOT NULL,
-    text TEXT NOT NULL,
-    metadata TEXT NOT NULL,
-    vector BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    chunk_id UNINDEXED, title, text, tokenize = 'porter unicode61'
-);
-"""
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def fts_query(text: str) -> str:
-    """A question as an FTS5 OR-query of its quoted words (no FTS syntax can leak in)."""
-    words = {w.lower() for w in _WORD.findall(text) if len(w) > 1}
-    return " OR ".join(f'"{w}"' for w in sorted(words))
-
-
-SCHEMA_VERSION = "2"  # 2: a chunk's lexical row has the chunk's rowid
-
-
-def _migrate(conn: sqlite3.Connection) -> None:
-    """Bring an index written by an older version to SCHEMA_VERSION, in one transaction."""
-    row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-    if row and row[0] == SCHEMA_VERSION:
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute("DELETE FROM chunks_fts")
-        conn.execute(
-            "INSERT INTO chunks_fts (rowid, chunk_id, title, text) "
-            "SELECT rowid, id, coalesce(json_extract(metadata, '$.title'), ''), text FROM chunks"
-        )
-        conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 class IndexModelMismatch(ConfigurationError):
@@ -107,7 +63,7 @@ class EmbeddedVectorStore(VectorStore):
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA busy_timeout=10000")
         conn.executescript(SCHEMA)
-        _migrate(conn)
+        migrate(conn)
         previous = getattr(self, "_conn", None)
         self.path, self._conn = path, conn
         self._loaded_generation: str | None = None
@@ -222,30 +178,8 @@ class EmbeddedVectorStore(VectorStore):
 
     def integrity(self) -> dict[str, Any]:
         """Counts and consistency checks for `chatbot verify`; `problems` lists what is wrong."""
-        db = self._db()
         dims = int(self._meta("dimensions") or 0)
-        fts = db.execute("SELECT count(*) FROM chunks_fts").fetchone()[0]
-        bad_vectors = db.execute("SELECT count(*) FROM chunks WHERE length(vector) != ?", (dims * 4,)).fetchone()[0]
-        orphan_fts = db.execute(
-            "SELECT count(*) FROM chunks_fts WHERE chunk_id NOT IN (SELECT id FROM chunks)"
-        ).fetchone()[0]
-        unindexed = db.execute(
-            "SELECT count(*) FROM chunks WHERE id NOT IN (SELECT chunk_id FROM chunks_fts)"
-        ).fetchone()[0]
-        duplicates = db.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM chunks GROUP BY document_id, text HAVING count(*) > 1)"
-        ).fetchone()[0]
-        problems = [
-            message
-            for count, message in (
-                (bad_vectors, f"{bad_vectors} vectors are not {dims}-dimensional"),
-                (orphan_fts, f"{orphan_fts} lexical entries have no chunk"),
-                (unindexed, f"{unindexed} chunks are missing from the lexical index"),
-                (duplicates, f"{duplicates} chunk texts are stored more than once in a document"),
-            )
-            if count
-        ]
-        return {**self.stats(), "lexical_entries": fts, "problems": problems}
+        return {**self.stats(), **check_integrity(self._db(), dims)}
 
     # -- writes ----------------------------------------------------------------------
     def embed_texts(self, texts: list[str]) -> np.ndarray:

@@ -1,5 +1,6 @@
 import sqlite3
 
+import numpy as np
 import pytest
 from langchain_core.documents import Document
 
@@ -99,3 +100,22 @@ def test_reindexing_writes_only_changes_and_sync_removes_deleted_files(tmp_path,
     report = index_directory(store, kb, sync=True)
     assert report.written == 1 and report.removed_documents == ["a"]
     assert store.document_ids() == ["b"] and store.count() == 1
+
+
+def test_an_index_from_the_previous_schema_is_migrated(tmp_path, embeddings):
+    from app.retrieval.sqlite_schema import SCHEMA
+
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(SCHEMA)  # version 1 wrote lexical rows with their own rowids
+    vector = np.asarray(embeddings.embed_query("restart the worker"), dtype=np.float32).tobytes()
+    conn.execute("INSERT INTO meta VALUES ('dimensions', '384'), ('embedding_model', 'all-MiniLM-L6-v2')")
+    conn.execute("INSERT INTO chunks VALUES ('a', 'ops', 'Restart the worker.', '{\"title\": \"Ops\"}', ?)", (vector,))
+    conn.execute("INSERT INTO chunks_fts VALUES ('a', 'Ops', 'Restart the worker.')")
+    conn.commit()
+    conn.close()
+    store = EmbeddedVectorStore(path, embeddings)
+    assert store.lexical_search("restart", 3)[0][0] == "a"
+    assert store.integrity()["problems"] == []
+    store.delete(["a"])
+    assert store.integrity()["lexical_entries"] == 0 and store.count() == 0
