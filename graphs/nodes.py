@@ -25,6 +25,7 @@ _PER_TURN_RESET = {
     "tool_result": None,
     "documents": [],
     "draft": "",
+    "passages_shown": 0,
     "sources": [],
     "degraded": False,
     "usage": {},
@@ -170,11 +171,14 @@ async def generate(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
         # either (Gemma 270M restated 0 of 4 calculator results correctly): the tool's
         # own summary is the answer.
         return {"draft": _tool_text(state.get("tool_result") or {}), "provider": "tool", "usage": {}}
-    reply = await deps.chat_model.ainvoke(build_prompt(state, deps))
+    messages = build_prompt(state, deps)
+    reply = await deps.chat_model.ainvoke(messages)
     meta = reply.response_metadata or {}
     usage = dict(reply.usage_metadata or {})
     return {
         "draft": str(reply.content).strip(),
+        # The passages the model read: the first n by rank. Only these can be cited.
+        "passages_shown": len(prompts.parse_passages(str(messages[-1].content))),
         "provider": meta.get("provider", meta.get("model_provider", "unknown")),
         # Degraded: the fallback model answered, or the fallback search found the passages.
         "degraded": bool(meta.get("degraded")) or any(d.metadata.get("degraded") for d in state.get("documents", [])),
@@ -188,7 +192,7 @@ async def guard_output(state: ChatState, deps: ChatDependencies) -> dict[str, An
     if not draft:
         answer = prompts.load("no_answer")
     elif state.get("route") == "knowledge":
-        documents = state.get("documents", [])
+        documents = state.get("documents", [])[: state.get("passages_shown", 0)]
         answer, cited = resolve_citations(draft, documents)
         sources = [source_entry(n, documents[n - 1]) for n in cited]
     else:

@@ -26,6 +26,7 @@ class ChatState(ChatInput, total=False):
     tool_result: dict[str, Any] | None  # ToolOutcome.as_dict()
     documents: list[Document]
     draft: str  # the model's answer before guard_output checks it
+    passages_shown: int  # how many of the documents (by rank) the model's prompt held
     answer: str
     sources: list[dict[str, Any]]
     provider: str

@@ -159,3 +159,10 @@ async def test_a_question_naming_a_document_is_answered_from_that_document(retri
     assert {doc.metadata["document_id"] for doc in out["documents"]} == {"backups"}
     out = await ask(build_graph(d), "How big can a Lambda image be?")
     assert out["documents"][0].metadata["document_id"] == "lambda"
+
+
+async def test_a_citation_of_a_passage_the_model_never_read_is_dropped(retriever, router):
+    model = ScriptedChatModel(replies=["Images may be up to 10 GB [1][2]."])
+    out = await ask(build_graph(deps(retriever, router, model, max_passages=1)), "How big can a Lambda image be?")
+    assert len(out["documents"]) == 2 and out["passages_shown"] == 1
+    assert out["answer"] == "Images may be up to 10 GB [1]." and [s["index"] for s in out["sources"]] == [1]
