@@ -71,22 +71,30 @@ def index(
     index: IndexOption = None,
 ) -> None:
     """Index documents: prepare, embed and write in one go (--source), or load --embeddings."""
-    from app.ingestion import index_directory, index_embeddings
+    from app.ingestion import index_embeddings
 
     settings = settings_or_exit(vector_store=vector_store)
     if (source is None) == (embeddings is None):
         fail("give exactly one of --source DIR or --embeddings DIR")
     store = _store(settings, index)
-    with progress_bar("indexing") as (start, advance):
-        if source is not None:
-            if not source.is_dir():
-                fail(f"not a directory: {source}")
-            report = index_directory(
-                store, source, chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap, sync=sync,
-                on_start=start, on_progress=advance,
-            )
-        else:
-            report = index_embeddings(store, embeddings, sync=sync, on_progress=advance)
+    if source is not None:
+        _index_source(settings, store, source, "indexing", sync=sync)
+        return
+    with progress_bar("indexing") as (_start, advance):
+        report = index_embeddings(store, embeddings, sync=sync, on_progress=advance)
+    _print_report(report, store)
+    _refresh_ann(store)
+
+
+def _index_source(settings: Settings, store, source: Path, label: str, *, sync: bool = False) -> None:
+    """Index a directory into `store` with a progress bar, then report and refresh the HNSW graph."""
+    from app.ingestion import index_directory
+
+    if not source.is_dir():
+        fail(f"not a directory: {source}")
+    with progress_bar(label) as (start, advance):
+        report = index_directory(store, source, chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
+                                 sync=sync, on_start=start, on_progress=advance)
     _print_report(report, store)
     _refresh_ann(store)
 
@@ -96,17 +104,8 @@ def add(
     index: IndexOption = None,
 ) -> None:
     """Add or update documents without touching the others."""
-    from app.ingestion import index_directory
-
     settings = settings_or_exit()
-    if not documents.is_dir():
-        fail(f"not a directory: {documents}")
-    store = _store(settings, index)
-    with progress_bar("adding") as (start, advance):
-        report = index_directory(store, documents, chunk_size=settings.chunk_size,
-                                 chunk_overlap=settings.chunk_overlap, on_start=start, on_progress=advance)
-    _print_report(report, store)
-    _refresh_ann(store)
+    _index_source(settings, _store(settings, index), documents, "adding")
 
 
 def delete(
@@ -235,13 +234,15 @@ def rebuild(
     swap: Annotated[bool, typer.Option(help="point the alias at the new index when it is complete")] = False,
 ) -> None:
     """Build a new index beside the live one; --swap switches the alias atomically."""
-    from app.ingestion import copy_index, index_directory
+    from app.ingestion import copy_index
     from app.retrieval.catalog import IndexNameError, check_name
 
     settings = settings_or_exit()
     alias = old_index or settings.vector_store_index
     if reindex == (source is not None):
         fail("give exactly one of --reindex (re-embed the live chunks) or --source DIR")
+    if source is not None and not source.is_dir():
+        fail(f"not a directory: {source}")  # before a new, empty index is created
     admin = _admin(settings)
     try:
         target = check_name(new_index or admin.next_version(alias))
@@ -249,14 +250,13 @@ def rebuild(
             fail(f"index {target!r} exists already; choose another --new-index or prune it")
         live = admin.open_live(alias) if reindex else None
         new = admin.open_new(target)
-        with progress_bar(f"building {target}") as (start, advance):
-            if source is not None:
-                report = index_directory(new, source, chunk_size=settings.chunk_size,
-                                         chunk_overlap=settings.chunk_overlap, on_start=start, on_progress=advance)
-            else:
+        if source is not None:
+            _index_source(settings, new, source, f"building {target}")
+        else:
+            with progress_bar(f"building {target}") as (start, advance):
                 report = copy_index(live, new, on_start=start, on_progress=advance)
-        _print_report(report, new)
-        _refresh_ann(new)
+            _print_report(report, new)
+            _refresh_ann(new)
         if swap:
             previous = admin.swap(alias, target)
             console.print(f"alias {alias}: {previous} -> {target} (the old index stays until `chatbot indexes prune`)")

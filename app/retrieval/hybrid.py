@@ -58,7 +58,7 @@ class HybridRetriever(BaseRetriever):
         fused = reciprocal_rank_fusion(
             [[i for i, _ in vector_hits], [i for i, _ in lexical_hits]], k=self.rrf_k
         )[: self.k]
-        cosine = self.store.cosine_scores(query_vector)
+        cosine = self.store.cosine_scores(query_vector, [i for i, _ in fused])
         elapsed_ms = (time.perf_counter() - started) * 1000
         docs = {d.id: d for d in self.store.get_by_ids([i for i, _ in fused])}
         results = []

@@ -68,6 +68,7 @@ class EmbeddedVectorStore(VectorStore):
         self.path, self._conn = path, conn
         self._loaded_generation: str | None = None
         self._ids: list[str] = []
+        self._row_of: dict[str, int] = {}
         self._rowids = np.zeros(0, dtype=np.int64)
         self._matrix = np.zeros((0, 0), dtype=np.float32)
         self._ann: AnnIndex | None = None
@@ -125,6 +126,7 @@ class EmbeddedVectorStore(VectorStore):
                 rows = self._db().execute("SELECT rowid, id, vector FROM chunks ORDER BY rowid").fetchall()
                 self._rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
                 self._ids = [r[1] for r in rows]
+                self._row_of = {chunk_id: row for row, chunk_id in enumerate(self._ids)}
                 dims = int(self._meta("dimensions") or 0)
                 self._matrix = (
                     np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(-1, dims)
@@ -331,12 +333,16 @@ class EmbeddedVectorStore(VectorStore):
                 docs.append(Document(id=chunk_id, page_content=row[0], metadata=json.loads(row[1])))
         return docs
 
-    def cosine_scores(self, query_vector: np.ndarray) -> dict[str, float]:
-        """Cosine similarity of the query to every chunk, by chunk id."""
-        ids, matrix = self._vectors()
-        if not ids:
+    def cosine_scores(self, query_vector: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
+        """Cosine similarity of the query to the given chunks (their rows only, not the index)."""
+        with self._lock:
+            self._vectors()
+            row_of, matrix = self._row_of, self._matrix
+        rows = [(i, row_of[i]) for i in ids if i in row_of]
+        if not rows:
             return {}
-        return dict(zip(ids, (matrix @ query_vector).tolist()))
+        scores = matrix[[r for _, r in rows]] @ np.asarray(query_vector, dtype=np.float32)
+        return {i: float(score) for (i, _), score in zip(rows, scores)}
 
     def matching_ids(self, where: SearchFilter) -> set[str]:
         clause, params = where.sql()
