@@ -26,6 +26,7 @@ from bench.common import KNOWLEDGE_BASE, console, percentiles, sample_questions
 from bench.ingestion import PYTHON_DOCS
 
 BATCH = 20_000
+FTS5_MAX_SIZE = 100_000  # FTS5 scores every matching row: seconds a query at 1M
 
 
 def _sentences() -> list[str]:
@@ -56,6 +57,7 @@ def _build(store, size: int, sentences: list[str], base: np.ndarray, rng) -> flo
 
 def _measure(size: int, sentences: list[str], base: np.ndarray, questions: list[str], embeddings) -> dict:
     from app.retrieval import EmbeddedVectorStore, reciprocal_rank_fusion
+    from app.retrieval.lexical import lexical_path
 
     scratch = Path(tempfile.mkdtemp(prefix="chatbot-bench-scale-"))
     try:
@@ -92,6 +94,12 @@ def _measure(size: int, sentences: list[str], base: np.ndarray, questions: list[
                 vector_ms.append((t1 - t0) * 1000)
                 lexical_ms.append((t2 - t1) * 1000)
                 hybrid_ms.append((t3 - t0) * 1000)
+        fts_ms = []
+        if size <= FTS5_MAX_SIZE:  # the lexical index of record, for comparison (one pass)
+            for question in questions:
+                t0 = time.perf_counter()
+                store._fts_search(question, 20)
+                fts_ms.append((time.perf_counter() - t0) * 1000)
         ann_file = scratch / "index.sqlite.hnsw.npz"
         return {
             "chunks": size,
@@ -99,12 +107,15 @@ def _measure(size: int, sentences: list[str], base: np.ndarray, questions: list[
             "hybrid_search": percentiles(hybrid_ms),
             "vector_search": percentiles(vector_ms),
             "bm25_search": percentiles(lexical_ms),
+            "bm25_fts5_only": percentiles(fts_ms) if fts_ms else None,
+            "lexical_index": store.lexical_status(),
             "recall_at_10_vs_exact": round(float(np.mean(recall)), 3),
             "write_seconds": round(write_s, 1),
             "load_seconds": round(load_s, 2),
             "hnsw_build_seconds": round(ann_s, 1) if ann_s is not None else None,
             "index_mb": round((scratch / "index.sqlite").stat().st_size / 2**20, 1),
             "hnsw_mb": round(ann_file.stat().st_size / 2**20, 1) if ann_file.is_file() else 0,
+            "tantivy_mb": round(sum(f.stat().st_size for f in lexical_path(store.path).iterdir()) / 2**20, 1),
             "rss_growth_mb": round(_rss_mb() - rss_before, 1),
         }
     finally:

@@ -38,10 +38,15 @@ def _retriever(settings: Settings, index: str | None, k: int):
                            build_vector_store(settings, embeddings, index), replica)
 
 
-def _refresh_ann(store) -> None:
-    """After writes to a large embedded index: (re)build its HNSW graph when it is stale."""
+def _refresh_derived(store) -> None:
+    """After writes to an embedded index: catch up its tantivy copy and (re)build a stale HNSW graph."""
     target = getattr(store, "replica", store)
-    if not hasattr(target, "ann_status") or not target.ann_status()["stale"]:
+    if not hasattr(target, "ann_status"):
+        return
+    if target.lexical_status()["behind"]:  # a write's own sync did not run (lock held, crash)
+        with console.status("bringing the lexical index up to date"):
+            target.sync_lexical()
+    if not target.ann_status()["stale"]:
         return
     with console.status(f"building the HNSW graph over {target.count()} chunks"):
         status = target.build_ann()
@@ -83,7 +88,7 @@ def index(
     with progress_bar("indexing") as (_start, advance):
         report = index_embeddings(store, embeddings, sync=sync, on_progress=advance)
     _print_report(report, store)
-    _refresh_ann(store)
+    _refresh_derived(store)
 
 
 def _index_source(settings: Settings, store, source: Path, label: str, *, sync: bool = False) -> None:
@@ -96,7 +101,7 @@ def _index_source(settings: Settings, store, source: Path, label: str, *, sync: 
         report = index_directory(store, source, chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
                                  sync=sync, on_start=start, on_progress=advance)
     _print_report(report, store)
-    _refresh_ann(store)
+    _refresh_derived(store)
 
 
 def add(
@@ -178,6 +183,11 @@ def verify(index: IndexOption = None, query: str = "How do I deploy a model?") -
         print(f"hnsw: {'on, covering ' + str(ann['covered']) + ' chunks' if ann['enabled'] else 'off (exact search)'}")
         if ann["stale"]:
             problems.append("the HNSW graph is missing or stale: run `chatbot index` or `chatbot rebuild`")
+        lex = primary.lexical_status()
+        print(f"lexical index: tantivy covering {lex['covered']} of {lex['chunks']} chunks, {lex['dead']} deleted")
+        if lex["behind"]:
+            problems.append(f"the lexical index lags {lex['behind']} chunks (searched with FTS5 meanwhile): "
+                            "run `chatbot index`")
     if report["chunks"]:
         try:
             hits = _retriever(settings, index, 3).invoke(query)
@@ -256,7 +266,7 @@ def rebuild(
             with progress_bar(f"building {target}") as (start, advance):
                 report = copy_index(live, new, on_start=start, on_progress=advance)
             _print_report(report, new)
-            _refresh_ann(new)
+            _refresh_derived(new)
         if swap:
             previous = admin.swap(alias, target)
             console.print(f"alias {alias}: {previous} -> {target} (the old index stays until `chatbot indexes prune`)")

@@ -16,6 +16,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from app.retrieval import lexical
+
 ALIASES_FILE = "aliases.json"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 _INDEX_FILE_SUFFIXES = ("", "-wal", "-shm", ".hnsw.npz")  # the database, its journal, its ANN graph
@@ -104,3 +106,4 @@ class IndexCatalog:
             raise IndexNameError(f"index {index!r} is serving an alias; swap the alias first")
         for suffix in _INDEX_FILE_SUFFIXES:
             Path(f"{self.path(index)}{suffix}").unlink(missing_ok=True)
+        lexical.drop(self.path(index))

@@ -51,6 +51,15 @@ def migrate(conn: sqlite3.Connection) -> None:
         raise
 
 
+def next_rowid(conn: sqlite3.Connection) -> int:
+    """The rowid of the next chunk. Rowids are never reused (SQLite's own would reuse the
+    largest after a delete), so a rowid names one chunk for good, which the HNSW graph
+    and the tantivy copy, both keyed by rowid, rely on."""
+    recorded = conn.execute("SELECT value FROM meta WHERE key = 'next_rowid'").fetchone()
+    largest = conn.execute("SELECT max(rowid) FROM chunks").fetchone()[0] or 0
+    return max(int(recorded[0]) if recorded else 0, largest + 1)
+
+
 def check_integrity(db: sqlite3.Connection, dims: int) -> dict[str, Any]:
     """Lexical entries and the problems found: wrong-sized vectors, orphans, duplicates."""
     fts = db.execute("SELECT count(*) FROM chunks_fts").fetchone()[0]

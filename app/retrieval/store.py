@@ -11,6 +11,7 @@ budget far past the size of a team knowledge base.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import uuid
@@ -23,10 +24,13 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 
+from app.retrieval import lexical
 from app.retrieval.ann import REBUILD_FRACTION, AnnIndex, ann_path
 from app.retrieval.filters import SearchFilter
-from app.retrieval.sqlite_schema import SCHEMA, check_integrity, fts_query, migrate
+from app.retrieval.sqlite_schema import SCHEMA, check_integrity, fts_query, migrate, next_rowid
 from app.settings import ConfigurationError
+
+logger = logging.getLogger(__name__)
 
 
 class IndexModelMismatch(ConfigurationError):
@@ -74,6 +78,7 @@ class EmbeddedVectorStore(VectorStore):
         self._ann: AnnIndex | None = None
         self._ann_stamp: int | None = None
         self._delta_rows = np.zeros(0, dtype=np.int64)  # rows the ANN graph does not cover
+        self._lexical: lexical.LexicalIndex | None = None
         try:
             self._check_model()
         except IndexModelMismatch:
@@ -215,6 +220,7 @@ class EmbeddedVectorStore(VectorStore):
         with self._lock:
             conn = self._db()
             conn.execute("BEGIN IMMEDIATE")
+            deleted: list[int] = []
             try:
                 for chunk_id in list(removals) + list(ids):
                     # The lexical row shares the chunk's rowid: both deletes are index lookups.
@@ -222,6 +228,8 @@ class EmbeddedVectorStore(VectorStore):
                     if row:
                         conn.execute("DELETE FROM chunks_fts WHERE rowid = ?", row)
                         conn.execute("DELETE FROM chunks WHERE rowid = ?", row)
+                        deleted.append(row[0])
+                first_rowid = next_rowid(conn)
                 if vectors is not None:
                     dims = str(vectors.shape[1])
                     recorded = self._meta("dimensions")
@@ -232,24 +240,37 @@ class EmbeddedVectorStore(VectorStore):
                         "INSERT OR IGNORE INTO meta VALUES ('embedding_model', ?)",
                         (self._model_name,),
                     )
-                for doc, chunk_id, vector in zip(docs, ids, vectors if vectors is not None else []):
+                for rowid, (doc, chunk_id, vector) in enumerate(
+                    zip(docs, ids, vectors if vectors is not None else []), start=first_rowid
+                ):
                     meta = dict(doc.metadata)
                     document_id = str(meta.get("document_id") or chunk_id)
-                    rowid = conn.execute(
-                        "INSERT INTO chunks VALUES (?, ?, ?, ?, ?)",
-                        (chunk_id, document_id, doc.page_content, json.dumps(meta), vector.tobytes()),
-                    ).lastrowid
+                    conn.execute(
+                        "INSERT INTO chunks (rowid, id, document_id, text, metadata, vector) VALUES (?, ?, ?, ?, ?, ?)",
+                        (rowid, chunk_id, document_id, doc.page_content, json.dumps(meta), vector.tobytes()),
+                    )
                     conn.execute(
                         "INSERT INTO chunks_fts (rowid, chunk_id, title, text) VALUES (?, ?, ?, ?)",
                         (rowid, chunk_id, str(meta.get("title", "")), doc.page_content),
                     )
-                conn.execute(
-                    "INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (uuid.uuid4().hex,)
+                conn.executemany(
+                    "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                    [("generation", uuid.uuid4().hex), ("next_rowid", str(first_rowid + len(docs)))],
                 )
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            self._sync_lexical(deleted)
+
+    def _sync_lexical(self, deleted_rowids: Sequence[int] = ()) -> None:
+        """Bring the tantivy copy up to the commit; searches cover any lag, so failing is fine."""
+        try:
+            lexical.sync(self.path, self._conn, deleted_rowids)
+        except lexical.LexicalIndexBusy:
+            pass  # another process is writing the copy; the next write catches up
+        except Exception:
+            logger.exception("could not update the lexical index of %s; searches fall back to FTS5", self.path)
 
     def add_texts(
         self,
@@ -387,18 +408,72 @@ class EmbeddedVectorStore(VectorStore):
         return [(ids[i], float(scores[i])) for i in top]
 
     def lexical_search(self, query: str, k: int, where: SearchFilter | None = None) -> list[tuple[str, float]]:
-        """BM25 over chunk titles and texts; higher scores are better."""
+        """BM25 over chunk titles and texts; higher scores are better.
+
+        Tantivy answers unfiltered queries over the rows it covers; FTS5 answers the
+        rows written since (none, once the writer's sync ran) and filtered queries.
+        """
+        if where is not None and not where.is_empty():
+            return self._fts_search(query, k, where)
+        reader = self._lexical_reader()
+        if reader is None:
+            return self._fts_search(query, k)
+        with self._lock:
+            ids, _ = self._vectors()
+            rowids = self._rowids
+        hits = []
+        for rowid, score in reader.search(query, k + min(k, 32)):  # a margin for rows deleted since
+            row = int(np.searchsorted(rowids, rowid))
+            if row < len(rowids) and rowids[row] == rowid:
+                hits.append((ids[row], score))
+        if len(rowids) and rowids[-1] > reader.covered:
+            hits += self._fts_search(query, k, after_rowid=reader.covered)
+            hits.sort(key=lambda h: h[1], reverse=True)
+        return hits[:k]
+
+    def _fts_search(
+        self, query: str, k: int, where: SearchFilter | None = None, after_rowid: int = 0
+    ) -> list[tuple[str, float]]:
         match = fts_query(query)
         if not match:
             return []
         if where is None or where.is_empty():
-            sql, params = "SELECT chunk_id, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?", []
+            sql, params = ("SELECT chunk_id, bm25(chunks_fts) FROM chunks_fts "
+                           "WHERE chunks_fts MATCH ? AND rowid > ?"), [after_rowid]
         else:  # the join costs a lookup per match: only when a filter needs the metadata
             clause, params = where.sql("c")
             sql = ("SELECT f.chunk_id, bm25(chunks_fts) FROM chunks_fts f JOIN chunks c ON c.id = f.chunk_id "
                    f"WHERE chunks_fts MATCH ? AND {clause}")
         rows = self._db().execute(f"{sql} ORDER BY bm25(chunks_fts) LIMIT ?", (match, *params, k)).fetchall()
         return [(r[0], -float(r[1])) for r in rows]
+
+    def _lexical_reader(self) -> lexical.LexicalIndex | None:
+        """The tantivy copy, reloaded when a writer committed to it since the last search."""
+        with self._lock:
+            reader = self._lexical
+            if reader is None or reader.path != lexical.lexical_path(self.path):
+                reader = self._lexical = lexical.LexicalIndex.open(self.path)
+            elif reader.changed():
+                reader.reload()
+            return reader
+
+    def lexical_status(self) -> dict[str, Any]:
+        """How much of the index the tantivy copy covers, and how many of its documents are dead."""
+        reader = self._lexical_reader()
+        with self._lock:
+            ids, _ = self._vectors()
+            rowids = self._rowids
+        if reader is None:
+            return {"enabled": False, "chunks": len(ids), "covered": 0, "dead": 0, "behind": len(ids)}
+        covered = int(np.searchsorted(rowids, reader.covered, side="right"))
+        return {"enabled": True, "chunks": len(ids), "covered": covered,
+                "dead": max(0, reader.num_docs() - covered), "behind": len(ids) - covered}
+
+    def sync_lexical(self) -> dict[str, Any]:
+        """Bring the tantivy copy up to date now (after a crash, or for an index written before it)."""
+        with self._lock:
+            lexical.sync(self.path, self._db())
+        return self.lexical_status()
 
     def embed_query(self, query: str) -> np.ndarray:
         vector = np.asarray(self._embedding.embed_query(query), dtype=np.float32)

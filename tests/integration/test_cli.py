@@ -7,6 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
+from app.retrieval import lexical
+from app.retrieval.catalog import IndexCatalog
 from tests.conftest import KNOWLEDGE_BASE
 
 
@@ -122,3 +124,13 @@ def test_opensearch_index_lifecycle_through_the_cli(run, tmp_path, monkeypatch):
         verify = run("verify", code=1)  # osmem has no hybrid search: verify says so
         assert "documents: 2" in verify and "the sample query failed" in verify
         assert "VECTOR_STORE_SNAPSHOT_REPOSITORY" in run("snapshot", code=2)
+
+
+def test_verify_finds_a_lagging_lexical_index_and_index_catches_it_up(indexed, run, tmp_path):
+    catalog = IndexCatalog(tmp_path / "data" / "index")
+    lexical.drop(catalog.resolve_path("knowledge-base"))  # as if every write's sync had failed
+    out = run("verify", code=1)
+    assert "the lexical index lags" in out and "sample query: 'How do I deploy a model?' -> " in out
+    assert "(14 unchanged)" in run("index", "--source", str(KNOWLEDGE_BASE))
+    out = run("verify")
+    assert "status: OK" in out and "lexical index: tantivy covering" in out
