@@ -8,6 +8,7 @@ and the CLI alike.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -86,6 +87,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     dependencies = await asyncio.to_thread(build_dependencies, settings, parts=parts)
     if parts["models"].provider == "local":
         await asyncio.to_thread(parts["models"].primary.load)  # the first answer should not wait
+    for store in (parts["store"], parts["replica"]):
+        if hasattr(store, "warm_up"):  # load vectors, graph and lexical index now, not on a question
+            await asyncio.to_thread(store.warm_up)
+    # What is alive now lives as long as the process: keep it out of the collector's full
+    # passes, which otherwise stall a search for tens of ms once the index holds 1M chunks.
+    gc.freeze()
     async with open_checkpointer(settings.checkpoint_url) as checkpointer:
         yield Services(
             settings=settings,

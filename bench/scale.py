@@ -11,6 +11,7 @@ Sizes: BENCH_SCALE_SIZES (default 10000,100000; the issue's 1M is
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import shutil
@@ -26,6 +27,7 @@ from bench.common import KNOWLEDGE_BASE, console, percentiles, sample_questions
 from bench.ingestion import PYTHON_DOCS
 
 BATCH = 20_000
+WARM_UP_QUERIES = 300
 FTS5_MAX_SIZE = 100_000  # FTS5 scores every matching row: seconds a query at 1M
 
 
@@ -64,16 +66,26 @@ def _measure(size: int, sentences: list[str], base: np.ndarray, questions: list[
         rss_before = _rss_mb()
         store = EmbeddedVectorStore(scratch / "index.sqlite", embeddings, ann_min_chunks=50_000)
         write_s = _build(store, size, sentences, base, np.random.default_rng(size))
-        started = time.perf_counter()
-        store._vectors()
-        load_s = time.perf_counter() - started
         ann_s = None
         if store.ann_status()["stale"]:
             with console.status(f"building HNSW over {size} chunks"):
                 started = time.perf_counter()
                 store.build_ann()
                 ann_s = time.perf_counter() - started
+        store.close()
+        # Measure as the service runs: a process that opens the index and warms it up.
+        store = EmbeddedVectorStore(scratch / "index.sqlite", embeddings, ann_min_chunks=50_000)
+        started = time.perf_counter()
+        store.warm_up()
+        load_s = time.perf_counter() - started
         query_vectors = np.asarray(embeddings.embed_documents(questions), dtype=np.float32)
+        # As the service does at start-up: warm the caches (with other queries than the
+        # measured ones), then freeze what is alive out of the garbage collector's passes.
+        warm_rng = np.random.default_rng(0)
+        for pick in warm_rng.integers(0, len(sentences), size=WARM_UP_QUERIES):
+            store.vector_search(base[pick], 20)
+            store.lexical_search(" ".join(sentences[pick].split()[:8]), 20)
+        gc.freeze()
         ids, matrix = store._vectors()
         recall = []
         for q in query_vectors:
@@ -111,7 +123,7 @@ def _measure(size: int, sentences: list[str], base: np.ndarray, questions: list[
             "lexical_index": store.lexical_status(),
             "recall_at_10_vs_exact": round(float(np.mean(recall)), 3),
             "write_seconds": round(write_s, 1),
-            "load_seconds": round(load_s, 2),
+            "service_warm_up_seconds": round(load_s, 2),
             "hnsw_build_seconds": round(ann_s, 1) if ann_s is not None else None,
             "index_mb": round((scratch / "index.sqlite").stat().st_size / 2**20, 1),
             "hnsw_mb": round(ann_file.stat().st_size / 2**20, 1) if ann_file.is_file() else 0,
@@ -119,6 +131,7 @@ def _measure(size: int, sentences: list[str], base: np.ndarray, questions: list[
             "rss_growth_mb": round(_rss_mb() - rss_before, 1),
         }
     finally:
+        gc.unfreeze()
         shutil.rmtree(scratch, ignore_errors=True)
 
 

@@ -80,7 +80,7 @@ def test_an_interrupted_sync_changes_nothing_and_the_next_one_completes(store, m
     assert store.lexical_status()["behind"] == 1
     assert store.sync_lexical()["behind"] == 0
     assert store.sync_lexical()["covered"] == 4  # a second sync adds nothing twice
-    assert lexical.LexicalIndex.open(store.path).num_docs() == 4
+    assert lexical.LexicalIndex.open(store.path).docs == 4
 
 
 def test_rowids_are_never_reused(store):
