@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
@@ -17,6 +19,8 @@ from pydantic import ConfigDict
 
 from app.retrieval.filters import SearchFilter
 from app.retrieval.store import EmbeddedVectorStore
+
+_LEXICAL_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bm25")
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int = 60) -> list[tuple[str, float]]:
@@ -50,11 +54,18 @@ class HybridRetriever(BaseRetriever):
         filter: SearchFilter | dict | None = None,
     ) -> list[Document]:
         """`filter` (a `SearchFilter` or its fields as a dict) limits the search to matching chunks."""
+        return self.search(query, self.store.embed_query(query), filter)
+
+    def search(
+        self, query: str, query_vector: np.ndarray, filter: SearchFilter | dict | None = None
+    ) -> list[Document]:
+        """The fused top k for a question whose embedding is already known."""
         started = time.perf_counter()
         where = SearchFilter.from_value(filter)
-        query_vector = self.store.embed_query(query)
+        # BM25 runs on another core meanwhile: tantivy and faiss both release the GIL.
+        lexical = _LEXICAL_POOL.submit(self.store.lexical_search, query, self.fetch_k, where)
         vector_hits = self.store.vector_search(query_vector, self.fetch_k, where)
-        lexical_hits = self.store.lexical_search(query, self.fetch_k, where)
+        lexical_hits = lexical.result()
         fused = reciprocal_rank_fusion(
             [[i for i, _ in vector_hits], [i for i, _ in lexical_hits]], k=self.rrf_k
         )[: self.k]
