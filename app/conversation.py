@@ -4,7 +4,8 @@
 `/ws/chat` as WebSocket frames: one code path, so the three cannot drift apart.
 
 Events: `metadata` (conversation id, route), `token` (answer text as the model writes
-it), `sources`, `final` (the whole response), or `error`.
+it), `restart` (the provider failed mid-answer: discard the tokens so far, another
+provider starts over), `sources`, `final` (the whole response), or `error`.
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ import logging
 import uuid
 import weakref
 from collections.abc import AsyncIterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.messages import AIMessageChunk, HumanMessage
 from langgraph.graph.state import CompiledStateGraph
 
+from app import metrics
 from app.errors import ApiError, error_body
+from app.llm.gate import ModelGate, Overloaded
 from app.schemas import ChatRequest, ChatResponse
 
 log = logging.getLogger("chatbot.conversation")
@@ -39,6 +43,11 @@ class ChatEvent:
 def check_message(request: ChatRequest, max_chars: int) -> None:
     if len(request.message) > max_chars:
         raise ApiError(422, "message_too_long", f"message is longer than {max_chars} characters")
+
+
+def overloaded_error(exc: Overloaded) -> ApiError:
+    return ApiError(503, "overloaded", str(exc), {"retry_after": exc.retry_after},
+                    headers={"Retry-After": str(exc.retry_after)})
 
 
 def new_conversation_id() -> str:
@@ -72,12 +81,20 @@ def _turn_lock(conversation_id: str) -> asyncio.Lock:
 
 
 async def stream_turn(
-    graph: CompiledStateGraph, message: str, conversation_id: str
+    graph: CompiledStateGraph, message: str, conversation_id: str, gate: ModelGate | None = None
 ) -> AsyncIterator[ChatEvent]:
-    """Run one turn and yield its events; failures end the stream with an `error` event."""
-    async with _turn_lock(conversation_id):
-        async for event in _stream_turn(graph, message, conversation_id):
-            yield event
+    """Run one turn and yield its events; failures end the stream with an `error` event.
+
+    With a `gate`, the turn first waits for its model slot (LLM_RATE_LIMIT), or ends at
+    once with an `overloaded` error when LLM_MAX_QUEUE turns are already waiting.
+    """
+    try:
+        async with gate.turn() if gate is not None else nullcontext():
+            async with _turn_lock(conversation_id):
+                async for event in _stream_turn(graph, message, conversation_id):
+                    yield event
+    except Overloaded as exc:
+        yield ChatEvent("error", error_body("overloaded", str(exc), {"retry_after": exc.retry_after}))
 
 
 async def _stream_turn(graph: CompiledStateGraph, message: str, conversation_id: str) -> AsyncIterator[ChatEvent]:
@@ -88,7 +105,7 @@ async def _stream_turn(graph: CompiledStateGraph, message: str, conversation_id:
         async for mode, payload in graph.astream(
             {"messages": [HumanMessage(message)]},
             config,
-            stream_mode=["updates", "messages", "values"],
+            stream_mode=["updates", "messages", "values", "custom"],
             durability=TURN_DURABILITY,
         ):
             if mode == "values":
@@ -97,6 +114,10 @@ async def _stream_turn(graph: CompiledStateGraph, message: str, conversation_id:
                 for node, update in payload.items():
                     if node == "route" or (node == "guard_input" and (update or {}).get("route") == "blocked"):
                         yield ChatEvent("metadata", {"conversation_id": conversation_id, "route": update["route"]})
+            elif mode == "custom" and isinstance(payload, dict) and "restart" in payload:
+                # The provider failed mid-answer: the client drops the tokens it has so far.
+                streamed_tokens = 0
+                yield ChatEvent("restart", payload["restart"])
             elif mode == "messages":
                 chunk, meta = payload
                 if meta.get("langgraph_node") == "generate" and isinstance(chunk, AIMessageChunk) and chunk.content:
@@ -107,6 +128,7 @@ async def _stream_turn(graph: CompiledStateGraph, message: str, conversation_id:
         yield ChatEvent("error", error_body("internal_error", "the answer could not be completed"))
         return
     response = response_from_state(conversation_id, state)
+    metrics.ANSWERS.labels(response.provider, str(response.degraded).lower()).inc()
     if streamed_tokens == 0 and response.answer:
         # Answers that no model wrote token by token (a refusal, a tool's result).
         yield ChatEvent("token", {"text": response.answer})
@@ -114,11 +136,16 @@ async def _stream_turn(graph: CompiledStateGraph, message: str, conversation_id:
     yield ChatEvent("final", response.model_dump())
 
 
-async def run_turn(graph: CompiledStateGraph, message: str, conversation_id: str) -> ChatResponse:
-    """The whole turn at once (for `POST /chat`); an `error` event becomes a 500."""
-    async for event in stream_turn(graph, message, conversation_id):
+async def run_turn(
+    graph: CompiledStateGraph, message: str, conversation_id: str, gate: ModelGate | None = None
+) -> ChatResponse:
+    """The whole turn at once (for `POST /chat`); an `error` event becomes a 500 (503 when overloaded)."""
+    async for event in stream_turn(graph, message, conversation_id, gate):
         if event.event == "error":
-            raise ApiError(500, event.data["error"]["code"], event.data["error"]["message"])
+            error = event.data["error"]
+            if error["code"] == "overloaded":
+                raise overloaded_error(Overloaded(error["details"]["retry_after"]))
+            raise ApiError(500, error["code"], error["message"])
         if event.event == "final":
             return ChatResponse.model_validate(event.data)
     raise ApiError(500, "internal_error", "the turn ended without an answer")

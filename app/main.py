@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from langserve import add_routes
 
-from app.api import chat, health
+from app.api import chat, health, metrics
 from app.conversation import new_conversation_id
 from app.errors import install_error_handlers
 from app.limits import BodySizeLimit
@@ -87,6 +87,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(chat.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     return app
 

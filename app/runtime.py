@@ -19,6 +19,7 @@ from langgraph.graph.state import CompiledStateGraph
 import prompts
 from app.embeddings import MiniLMEmbeddings, build_embeddings
 from app.llm import ChatModels, build_chat_models
+from app.llm.gate import ModelGate
 from app.memory import open_checkpointer
 from app.retrieval import (
     EmbeddedVectorStore,
@@ -45,6 +46,7 @@ class Services:
     dependencies: ChatDependencies
     graph: CompiledStateGraph
     checkpointer: object
+    gate: ModelGate | None = None  # LLM_RATE_LIMIT / LLM_MAX_QUEUE
 
 
 def build_dependencies(settings: Settings, *, parts: dict | None = None) -> ChatDependencies:
@@ -103,4 +105,5 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             dependencies=dependencies,
             graph=build_graph(dependencies, checkpointer),
             checkpointer=checkpointer,
+            gate=ModelGate(settings.llm_rate_limit, settings.llm_max_queue),
         )

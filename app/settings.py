@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,7 +28,14 @@ class Settings(BaseSettings):
 
     # Chat model
     llm_provider: LLMProvider = "local"
-    llm_model: str = "gemma-3-270m"
+    llm_model: str | None = Field(
+        default=None, description="the primary provider's model; default: gemma-3-270m (local), gpt-4o-mini (openai)"
+    )
+    llm_fallbacks: str = Field(
+        default="", description="providers that answer, in order, when the primary fails, e.g. azure,local; "
+        "extractive always comes last"
+    )
+    llm_timeout: float = Field(default=30.0, gt=0, le=600, description="seconds per remote model request")
     llm_model_path: Path | None = Field(
         default=None, description="GGUF file for LLM_PROVIDER=local; default: packaged Gemma 3"
     )
@@ -37,7 +44,8 @@ class Settings(BaseSettings):
     llm_threads: int | None = Field(default=None, ge=1)
     llm_max_retries: int = Field(default=2, ge=0, le=10)
     llm_retry_delay: float = Field(default=1.0, ge=0.0)
-    llm_rate_limit: float | None = Field(default=None, gt=0, description="requests per second")
+    llm_rate_limit: float | None = Field(default=None, gt=0, description="model requests per second, per replica")
+    llm_max_queue: int = Field(default=64, ge=1, le=10_000, description="turns waiting for the model before 503s")
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     azure_openai_endpoint: str | None = None
@@ -93,6 +101,19 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_path_is_default(cls, value: object) -> object:
         return None if value in ("", None) else value
+
+    @field_validator("llm_fallbacks")
+    @classmethod
+    def _known_fallbacks(cls, value: str) -> str:
+        allowed = get_args(LLMProvider)
+        names = [n.strip() for n in value.split(",") if n.strip()]
+        if unknown := [n for n in names if n not in allowed]:
+            raise ValueError(f"unknown provider(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+        return ",".join(names)
+
+    @property
+    def fallback_providers(self) -> list[str]:
+        return [n for n in self.llm_fallbacks.split(",") if n]
 
     @cached_property
     def index_dir(self) -> Path:

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langgraph.config import get_stream_writer
 
 import prompts
+from app.llm.failover import AnswerInterrupted
 from graphs.citations import resolve_citations, source_entry
 from graphs.context import ChatDependencies
 from graphs.state import ChatState
 
+log = logging.getLogger("chatbot.graph")
 REFUSALS = {
     "empty_message": "Please send a question: the message was empty.",
     "message_too_long": "That message is too long for me; please shorten it.",
@@ -68,14 +72,18 @@ async def guard_input(state: ChatState, deps: ChatDependencies) -> dict[str, Any
 async def route(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
     question = latest_question(state)
     if deps.tool_calling_model is not None:
-        decision = await deps.tool_calling_model.ainvoke(
-            [SystemMessage(prompts.load("router")), HumanMessage(question)]
-        )
-        if decision.tool_calls:
-            call = decision.tool_calls[0]
-            return {"route": "tool", "tool_call": {"name": call["name"], "args": call["args"]}}
-        word = str(decision.content).strip().lower()
-        return {"route": "direct" if word.startswith("direct") else "knowledge"}
+        try:
+            decision = await deps.tool_calling_model.ainvoke(
+                [SystemMessage(prompts.load("router")), HumanMessage(question)]
+            )
+        except Exception as exc:  # the model is down: the embedding router still routes
+            log.warning("the tool-calling router failed (%s); routing by embeddings", type(exc).__name__)
+        else:
+            if decision.tool_calls:
+                call = decision.tool_calls[0]
+                return {"route": "tool", "tool_call": {"name": call["name"], "args": call["args"]}}
+            word = str(decision.content).strip().lower()
+            return {"route": "direct" if word.startswith("direct") else "knowledge"}
 
     decision = deps.router.decide(question)
     if decision.route == "tool" and decision.tool in deps.tools:
@@ -172,7 +180,16 @@ async def generate(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
         # own summary is the answer.
         return {"draft": _tool_text(state.get("tool_result") or {}), "provider": "tool", "usage": {}}
     messages = build_prompt(state, deps)
-    reply = await deps.chat_model.ainvoke(messages)
+    model = deps.chat_model
+    while True:
+        try:
+            reply = await model.ainvoke(messages)
+            break
+        except AnswerInterrupted as exc:
+            # Part of an answer reached the client: tell it to discard that part, then
+            # let the next provider answer from the start (never a spliced answer).
+            get_stream_writer()({"restart": {"provider": exc.provider, "reason": "provider_failed"}})
+            model = model.without(exc.provider)
     meta = reply.response_metadata or {}
     usage = dict(reply.usage_metadata or {})
     return {

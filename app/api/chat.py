@@ -10,8 +10,9 @@ from pydantic import ValidationError
 from sse_starlette import EventSourceResponse
 
 from app.api.deps import get_services, get_ws_services
-from app.conversation import check_message, new_conversation_id, run_turn, stream_turn
+from app.conversation import check_message, new_conversation_id, overloaded_error, run_turn, stream_turn
 from app.errors import ApiError, error_body, validation_error_code
+from app.llm.gate import Overloaded
 from app.runtime import Services
 from app.schemas import ChatRequest, ChatResponse
 
@@ -22,16 +23,22 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 @router.post("/chat", response_model=ChatResponse)
 async def chat(request: ChatRequest, services: ServicesDep) -> ChatResponse:
     check_message(request, services.settings.max_message_chars)
-    return await run_turn(services.graph, request.message, request.conversation_id or new_conversation_id())
+    conversation_id = request.conversation_id or new_conversation_id()
+    return await run_turn(services.graph, request.message, conversation_id, services.gate)
 
 
 @router.post("/chat/stream", response_class=EventSourceResponse)
 async def chat_stream(request: ChatRequest, services: ServicesDep) -> EventSourceResponse:
     check_message(request, services.settings.max_message_chars)
+    try:
+        if services.gate is not None:
+            services.gate.check()  # refuse with a status code while one can still be sent
+    except Overloaded as exc:
+        raise overloaded_error(exc) from None
     conversation_id = request.conversation_id or new_conversation_id()
 
     async def events():
-        async for event in stream_turn(services.graph, request.message, conversation_id):
+        async for event in stream_turn(services.graph, request.message, conversation_id, services.gate):
             yield {"event": event.event, "data": json.dumps(event.data)}
 
     return EventSourceResponse(events(), ping=15)
@@ -63,7 +70,7 @@ async def chat_websocket(websocket: WebSocket, services: Annotated[Services, Dep
                 await websocket.send_json({"event": "error", "data": error_body(exc.code, exc.message)})
                 continue
             conversation_id = request.conversation_id or new_conversation_id()
-            async for event in stream_turn(services.graph, request.message, conversation_id):
+            async for event in stream_turn(services.graph, request.message, conversation_id, services.gate):
                 await websocket.send_json({"event": event.event, "data": event.data})
     except WebSocketDisconnect:
         return

@@ -51,7 +51,8 @@ async def component_report(services: Services) -> tuple[int, dict[str, Any]]:
 
     async def model() -> dict[str, Any]:
         await ping_model(services.models)
-        return {"provider": services.models.provider, "model": settings.llm_model}
+        return {"provider": services.models.provider, "model": services.models.model_name,
+                "fallbacks": services.models.chain_names[1:]}
 
     async def checkpointer() -> dict[str, Any]:
         await ping_checkpointer(services.checkpointer)
@@ -89,5 +90,7 @@ async def ready(services: Annotated[Services, Depends(get_services)]) -> JSONRes
     if fallback is not None:
         body["fallback_search"] = {"recent_primary_failure": fallback.failing(), "fallbacks": fallback.fallbacks,
                                    "last_error": fallback.last_error}
+    if services.gate is not None:
+        body["model_gate"] = services.gate.state()
     body["ready"] = code == 200
     return JSONResponse(body, status_code=code)

@@ -1,4 +1,4 @@
-"""Chat model factory: LLM_PROVIDER -> a primary model, always backed by `extractive`."""
+"""Chat model factory: LLM_PROVIDER, then LLM_FALLBACKS, then `extractive`, as one failover chain."""
 
 from __future__ import annotations
 
@@ -8,20 +8,36 @@ from dataclasses import dataclass
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
-from langchain_core.runnables import Runnable
 
 from app.llm.extractive import ExtractiveChatModel
+from app.llm.failover import FailoverChatModel, RetryPolicy, chain_names
 from app.settings import ConfigurationError, Settings
+
+DEFAULT_MODELS = {"local": "gemma-3-270m", "openai": "gpt-4o-mini", "extractive": "extractive"}
 
 
 @dataclass(frozen=True)
 class ChatModels:
     provider: str
     primary: BaseChatModel
-    chain: Runnable  # primary.with_fallbacks([... extractive])
+    chain: FailoverChatModel  # primary, LLM_FALLBACKS, extractive
     supports_tools: bool
     count_tokens: Callable[[str], int]
     max_passages: int | None = None  # None: as many as fit the context budget
+    model_name: str = ""
+
+    @property
+    def chain_names(self) -> list[str]:
+        return self.chain.provider_names
+
+
+def _model_name(settings: Settings, provider: str) -> str:
+    """LLM_MODEL names the primary's model; fallbacks run their provider's default."""
+    if provider == settings.llm_provider and settings.llm_model:
+        return settings.llm_model
+    if provider == "azure":
+        return settings.azure_openai_deployment or "azure"
+    return DEFAULT_MODELS[provider]
 
 
 def _local(settings: Settings) -> BaseChatModel:
@@ -32,7 +48,7 @@ def _local(settings: Settings) -> BaseChatModel:
         raise ConfigurationError(f"LLM_MODEL_PATH={path} is not a file")
     return LocalLlamaChatModel(
         model_path=path,
-        model_name=settings.llm_model,
+        model_name=_model_name(settings, "local"),
         n_ctx=settings.max_context_length + settings.llm_max_tokens,
         n_threads=settings.llm_threads,
         max_tokens=settings.llm_max_tokens,
@@ -40,18 +56,21 @@ def _local(settings: Settings) -> BaseChatModel:
     )
 
 
+# Retries are the failover model's (with LLM_RETRY_DELAY and no retry on a 4xx), not the SDK's.
 def _openai(settings: Settings) -> BaseChatModel:
     from langchain_openai import ChatOpenAI
 
     if settings.openai_api_key is None and settings.openai_base_url is None:
         raise ConfigurationError("LLM_PROVIDER=openai needs OPENAI_API_KEY (or OPENAI_BASE_URL)")
     return ChatOpenAI(
-        model=settings.llm_model,
+        model=_model_name(settings, "openai"),
         api_key=settings.openai_api_key or "not-needed",
         base_url=settings.openai_base_url,
         max_tokens=settings.llm_max_tokens,
         temperature=settings.llm_temperature,
-        max_retries=settings.llm_max_retries,
+        max_retries=0,
+        timeout=settings.llm_timeout,
+        stream_usage=True,
     )
 
 
@@ -76,33 +95,43 @@ def _azure(settings: Settings) -> BaseChatModel:
         api_version=settings.azure_openai_api_version,
         max_tokens=settings.llm_max_tokens,
         temperature=settings.llm_temperature,
-        max_retries=settings.llm_max_retries,
+        max_retries=0,
+        timeout=settings.llm_timeout,
+        stream_usage=True,
     )
 
 
+_BUILDERS = {"local": _local, "openai": _openai, "azure": _azure}
+
+
 def build_chat_models(settings: Settings, embeddings: Embeddings | None = None) -> ChatModels:
-    """Build the configured provider; fails here, at start-up, on a bad configuration."""
+    """Build the provider chain; fails here, at start-up, on a bad configuration."""
     extractive = ExtractiveChatModel(embeddings=embeddings)
-    match settings.llm_provider:
-        case "local":
-            primary = _local(settings)
-        case "openai":
-            primary = _openai(settings)
-        case "azure":
-            primary = _azure(settings)
-        case "extractive":
-            return ChatModels("extractive", extractive, extractive, False, extractive.get_num_tokens)
-        case other:  # Settings validates the name; this guards a new literal left unhandled
-            raise ConfigurationError(f"unknown LLM_PROVIDER {other!r}")
+    names = chain_names(settings.llm_provider, settings.fallback_providers)
+    providers = [(name, extractive if name == "extractive" else _BUILDERS[name](settings)) for name in names]
+    primary = providers[0][1]
     local = settings.llm_provider == "local"
-    supports_tools = not local
-    count = primary.get_num_tokens if local else (lambda t: len(t) // 4 + 1)
+    if settings.llm_provider == "extractive":
+        count = extractive.get_num_tokens
+    else:  # remote tokenizers (tiktoken) fetch their tables from the internet: estimate
+        count = primary.get_num_tokens if local else (lambda t: len(t) // 4 + 1)
+    chain = FailoverChatModel(
+        providers=providers,
+        policy=RetryPolicy(max_retries=settings.llm_max_retries, base_delay=settings.llm_retry_delay),
+        count_tokens=count,
+    )
     # The 270M local model reads ~400 prompt tokens/s on 2 cores and is distracted by
     # extra passages: with 2 instead of 4 its first token came twice as fast and its
     # answers and citations were better (bench/answers.py, sample set).
     passages = settings.max_passages or (2 if local else None)
     return ChatModels(
-        settings.llm_provider, primary, primary.with_fallbacks([extractive]), supports_tools, count, passages
+        provider=settings.llm_provider,
+        primary=primary,
+        chain=chain,
+        supports_tools=settings.llm_provider in ("openai", "azure"),
+        count_tokens=count,
+        max_passages=passages,
+        model_name=_model_name(settings, settings.llm_provider),
     )
 
 

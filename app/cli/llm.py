@@ -1,0 +1,77 @@
+"""`chatbot llm test` (runbook: scripts/test_llm.py): one provider, one prompt, no fallback."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+
+from app.cli.common import console, fail, settings_or_exit
+from app.settings import ConfigurationError
+
+llm = typer.Typer(help="Chat model providers.", no_args_is_help=True)
+
+
+@llm.command("test")
+def test(
+    provider: Annotated[str | None, typer.Option(help="local, openai, azure, extractive; default LLM_PROVIDER")] = None,
+    model: Annotated[str | None, typer.Option(help="the model (default: LLM_MODEL, or the provider's)")] = None,
+    endpoint: Annotated[str | None, typer.Option(help="Azure endpoint, or an OpenAI-compatible base URL")] = None,
+    prompt: Annotated[str, typer.Option(help="what to send")] = "Hello, how are you?",
+) -> None:
+    """Send one prompt to one provider and report its reply, first-token time and usage."""
+    from langchain_core.messages import HumanMessage
+
+    from app.llm import build_chat_models
+    from app.llm.failover import describe_error
+
+    overrides: dict[str, object] = {"llm_provider": provider, "llm_model": model, "llm_fallbacks": ""}
+    if endpoint:
+        key = "azure_openai_endpoint" if (provider or "") == "azure" else "openai_base_url"
+        overrides[key] = endpoint
+    settings = settings_or_exit(**overrides)
+    try:
+        chat = build_chat_models(settings).primary
+    except ConfigurationError as exc:
+        fail(f"configuration error: {exc}")
+
+    def run() -> None:
+        started = time.perf_counter()
+        first_token = None
+        reply = None
+        for chunk in chat.stream([HumanMessage(prompt)]):
+            if chunk.content and first_token is None:
+                first_token = time.perf_counter() - started
+            print(chunk.content, end="", flush=True)
+            reply = chunk if reply is None else reply + chunk
+        print()
+        usage = (reply.usage_metadata if reply is not None else None) or {}
+        console.print(
+            f"provider: {settings.llm_provider}, model: {settings.llm_model or '(default)'}, "
+            f"first token: {first_token if first_token is not None else float('nan'):.2f} s, "
+            f"total: {time.perf_counter() - started:.2f} s, "
+            f"tokens: {usage.get('input_tokens', '?')} prompt / {usage.get('output_tokens', '?')} completion"
+        )
+
+    try:
+        run()
+    except Exception as exc:  # report the failure's kind and status, never a key or the prompt
+        fail(f"{settings.llm_provider} failed: {describe_error(exc)}", code=1)
+
+def rate_limits(
+    url: Annotated[str, typer.Option(help="the running service")] = "http://127.0.0.1:8000",
+) -> None:
+    """The model gate of a running replica: rate, queue, admitted and rejected turns (runbook: check_rate_limits.py)."""
+    import httpx
+
+    try:
+        body = httpx.get(f"{url.rstrip('/')}/health/ready", timeout=5).json()
+    except (httpx.HTTPError, ValueError) as exc:
+        fail(f"could not read {url}/health/ready: {type(exc).__name__}", code=1)
+    gate = body.get("model_gate") or {}
+    rate = gate.get("rate_limit_per_second")
+    print(f"rate limit: {f'{rate} requests/s' if rate else 'none (LLM_RATE_LIMIT unset)'}")
+    print(f"queue: {gate.get('waiting', 0)} waiting of {gate.get('max_queue', '?')} (LLM_MAX_QUEUE)")
+    print(f"admitted: {gate.get('admitted_total', 0)}, rejected with 503: {gate.get('rejected_total', 0)}, "
+          f"mean wait: {gate.get('mean_wait_seconds', 0.0)} s")
