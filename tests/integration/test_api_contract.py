@@ -1,4 +1,8 @@
-"""The gateway's contract on the real index and SQLite, with the extractive provider."""
+"""The gateway's contract on the real index, with the extractive provider; memory on SQLite and PostgreSQL."""
+
+import uuid
+
+import pytest
 
 from tests.integration.conftest import running_app, sse_events
 
@@ -108,32 +112,46 @@ def conversation_messages(client, conversation_id):
     return [m.content for m in snapshot.values.get("messages", [])]
 
 
-def test_conversation_survives_a_restart(data_dir_copy):
-    with running_app(data_dir_copy, llm_provider="extractive") as client:
-        first = client.post("/chat", json={"message": "What is the RPO for conversations?", "conversation_id": "keep"}).json()
-    with running_app(data_dir_copy, llm_provider="extractive") as client:
-        client.post("/chat", json={"message": "Hello again", "conversation_id": "keep"})
-        messages = conversation_messages(client, "keep")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def memory(request):
+    """The same memory tests on SQLite (the default) and on this machine's PostgreSQL."""
+    if request.param == "sqlite":
+        return {}
+    return {"database_url": request.getfixturevalue("postgres_url")}
+
+
+def test_conversation_survives_a_restart(data_dir_copy, memory):
+    conversation = f"keep-{uuid.uuid4().hex[:8]}"
+    with running_app(data_dir_copy, llm_provider="extractive", **memory) as client:
+        first = client.post("/chat", json={"message": "What is the RPO for conversations?",
+                                           "conversation_id": conversation}).json()
+        assert client.get("/health").json()["components"]["checkpointer"]["backend"] == (
+            "postgresql" if memory else "sqlite")
+    with running_app(data_dir_copy, llm_provider="extractive", **memory) as client:
+        client.post("/chat", json={"message": "Hello again", "conversation_id": conversation})
+        messages = conversation_messages(client, conversation)
     assert messages[:2] == ["What is the RPO for conversations?", first["answer"]]
     assert messages[2] == "Hello again" and len(messages) == 4
 
 
-def test_concurrent_turns_of_one_conversation_are_serialized(extractive_client):
+def test_concurrent_turns_of_one_conversation_are_serialized(data_dir_copy, memory):
     """Both turns land in the history, each after the other, none lost or interleaved."""
     import asyncio
 
     from app.conversation import run_turn
 
-    graph = extractive_client.app.state.services.graph
+    conversation = f"race-{uuid.uuid4().hex[:8]}"
+    with running_app(data_dir_copy, llm_provider="extractive", **memory) as client:
+        graph = client.app.state.services.graph
 
-    async def two_turns():
-        await asyncio.gather(
-            run_turn(graph, "What is the RPO for conversations?", "race"),
-            run_turn(graph, "How long are conversations kept?", "race"),
-        )
+        async def two_turns():
+            await asyncio.gather(
+                run_turn(graph, "What is the RPO for conversations?", conversation),
+                run_turn(graph, "How long are conversations kept?", conversation),
+            )
 
-    extractive_client.portal.call(two_turns)
-    messages = conversation_messages(extractive_client, "race")
+        client.portal.call(two_turns)
+        messages = conversation_messages(client, conversation)
     assert len(messages) == 4
     assert {messages[0], messages[2]} == {"What is the RPO for conversations?", "How long are conversations kept?"}
 
