@@ -30,6 +30,7 @@ from app.retrieval import (
 )
 from app.retrieval.naming import DocumentNames
 from app.settings import Settings
+from app.usage import UsageLedger
 from graphs.builder import build_graph
 from graphs.context import ChatDependencies
 from graphs.routing import EmbeddingRouter
@@ -47,6 +48,7 @@ class Services:
     graph: CompiledStateGraph
     checkpointer: object
     gate: ModelGate | None = None  # LLM_RATE_LIMIT / LLM_MAX_QUEUE
+    usage: UsageLedger | None = None
 
 
 def build_dependencies(settings: Settings, *, parts: dict | None = None) -> ChatDependencies:
@@ -58,7 +60,8 @@ def build_dependencies(settings: Settings, *, parts: dict | None = None) -> Chat
     embeddings = build_embeddings(settings.embedding_model)
     store = build_vector_store(settings, embeddings)
     replica = build_embedded_store(settings, embeddings) if uses_replica(settings) else None
-    models = build_chat_models(settings, embeddings)
+    ledger = UsageLedger.from_settings(settings)
+    models = build_chat_models(settings, embeddings, ledger.arecord)
     tools = ToolRegistry.from_modules()
     router = EmbeddingRouter(
         embeddings,
@@ -66,7 +69,7 @@ def build_dependencies(settings: Settings, *, parts: dict | None = None) -> Chat
         {tool.name: tool.examples for tool in tools},
     )
     if parts is not None:
-        parts.update(embeddings=embeddings, store=store, replica=replica, models=models)
+        parts.update(embeddings=embeddings, store=store, replica=replica, models=models, ledger=ledger)
     return ChatDependencies(
         retriever=build_retriever(settings, store, replica),
         chat_model=models.chain,
@@ -106,4 +109,6 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             graph=build_graph(dependencies, checkpointer),
             checkpointer=checkpointer,
             gate=ModelGate(settings.llm_rate_limit, settings.llm_max_queue),
+            usage=parts["ledger"],
         )
+    parts["ledger"].close()

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
         default="", description="providers that answer, in order, when the primary fails, e.g. azure,local; "
         "extractive always comes last"
     )
+    llm_prices: str = Field(
+        default="", description='USD per 1,000 tokens, JSON {"model": [prompt, completion]}, added to the defaults'
+    )
     llm_timeout: float = Field(default=30.0, gt=0, le=600, description="seconds per remote model request")
     llm_model_path: Path | None = Field(
         default=None, description="GGUF file for LLM_PROVIDER=local; default: packaged Gemma 3"

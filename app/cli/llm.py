@@ -75,3 +75,43 @@ def rate_limits(
     print(f"queue: {gate.get('waiting', 0)} waiting of {gate.get('max_queue', '?')} (LLM_MAX_QUEUE)")
     print(f"admitted: {gate.get('admitted_total', 0)}, rejected with 503: {gate.get('rejected_total', 0)}, "
           f"mean wait: {gate.get('mean_wait_seconds', 0.0)} s")
+
+
+def usage(
+    date: Annotated[str | None, typer.Option(help="one day, YYYY-MM-DD (UTC); default today")] = None,
+    days: Annotated[int | None, typer.Option(min=1, max=366, help="the last N days, one line each")] = None,
+) -> None:
+    """Token usage and estimated cost from the usage ledger (runbook: get_token_usage.py, analyze_token_usage.py)."""
+    import datetime as dt
+
+    from app.usage import UsageLedger
+
+    settings = settings_or_exit()
+    today = dt.datetime.now(dt.UTC).date()
+    try:
+        last = dt.date.fromisoformat(date) if date else today
+    except ValueError:
+        fail(f"--date must be YYYY-MM-DD, not {date!r}")
+    first = last - dt.timedelta(days=(days or 1) - 1)
+    ledger = UsageLedger.from_settings(settings)
+    try:
+        rows = ledger.report(first.isoformat(), last.isoformat())
+        providers = ledger.by_provider(first.isoformat(), last.isoformat())
+    finally:
+        ledger.close()
+    if days:
+        print(f"{'Date':<12}{'Total tokens':>14}{'Prompt':>12}{'Completion':>12}{'Calls':>8}{'Cost':>11}")
+        for row in rows:
+            print(f"{row['date']:<12}{row['total_tokens']:>14,}{row['prompt_tokens']:>12,}"
+                  f"{row['completion_tokens']:>12,}{row['calls']:>8,}{'$' + format(row['cost_usd'], ',.2f'):>11}")
+    total = {key: sum(row[key] for row in rows)
+             for key in ("total_tokens", "prompt_tokens", "completion_tokens", "cost_usd", "calls", "failed_calls")}
+    print(f"Date: {last.isoformat()}" if not days else f"Days: {first.isoformat()} to {last.isoformat()}")
+    print(f"Total tokens: {total['total_tokens']:,}")
+    print(f"Prompt tokens: {total['prompt_tokens']:,}")
+    print(f"Completion tokens: {total['completion_tokens']:,}")
+    print(f"Estimated cost: ${total['cost_usd']:,.2f}")
+    print(f"Model calls: {total['calls']:,} ({total['failed_calls']:,} retried, failed or interrupted)")
+    for row in providers:
+        print(f"  {row['provider']} / {row['model']}: {row['calls']:,} calls, {row['total_tokens']:,} tokens, "
+              f"${row['cost_usd']:,.2f}")

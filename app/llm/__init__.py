@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from langchain_core.embeddings import Embeddings
@@ -12,6 +12,7 @@ from langchain_core.language_models import BaseChatModel
 from app.llm.extractive import ExtractiveChatModel
 from app.llm.failover import FailoverChatModel, RetryPolicy, chain_names
 from app.settings import ConfigurationError, Settings
+from app.usage import ModelCall
 
 DEFAULT_MODELS = {"local": "gemma-3-270m", "openai": "gpt-4o-mini", "extractive": "extractive"}
 
@@ -104,8 +105,15 @@ def _azure(settings: Settings) -> BaseChatModel:
 _BUILDERS = {"local": _local, "openai": _openai, "azure": _azure}
 
 
-def build_chat_models(settings: Settings, embeddings: Embeddings | None = None) -> ChatModels:
-    """Build the provider chain; fails here, at start-up, on a bad configuration."""
+def build_chat_models(
+    settings: Settings,
+    embeddings: Embeddings | None = None,
+    on_call: Callable[[ModelCall], Awaitable[None]] | None = None,
+) -> ChatModels:
+    """Build the provider chain; fails here, at start-up, on a bad configuration.
+
+    `on_call` receives every model call attempt (the usage ledger's `arecord`).
+    """
     extractive = ExtractiveChatModel(embeddings=embeddings)
     names = chain_names(settings.llm_provider, settings.fallback_providers)
     providers = [(name, extractive if name == "extractive" else _BUILDERS[name](settings)) for name in names]
@@ -119,6 +127,8 @@ def build_chat_models(settings: Settings, embeddings: Embeddings | None = None) 
         providers=providers,
         policy=RetryPolicy(max_retries=settings.llm_max_retries, base_delay=settings.llm_retry_delay),
         count_tokens=count,
+        model_names={name: _model_name(settings, name) for name in names},
+        on_call=on_call,
     )
     # The 270M local model reads ~400 prompt tokens/s on 2 cores and is distracted by
     # extra passages: with 2 instead of 4 its first token came twice as fast and its

@@ -18,7 +18,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +28,11 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.language_models.chat_models import agenerate_from_stream
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.runnables.config import ensure_config
 from pydantic import ConfigDict
 
 from app import metrics
+from app.usage import ModelCall
 
 log = logging.getLogger("chatbot.llm")
 # Keys every provider sets on its last chunk; the failover model sets them once, for the
@@ -116,6 +118,8 @@ class FailoverChatModel(BaseChatModel):
     # Estimates usage when a provider reports none: ~4 characters a token; each streamed
     # delta of an OpenAI-compatible server is one token.
     count_tokens: Callable[[str], int] = lambda text: len(text) // 4 + 1
+    model_names: dict[str, str] = {}  # provider -> its model, for the usage ledger
+    on_call: Callable[[ModelCall], Awaitable[None]] | None = None  # the usage ledger's recorder
 
     @property
     def _llm_type(self) -> str:
@@ -147,13 +151,14 @@ class FailoverChatModel(BaseChatModel):
                 try:
                     config = {"callbacks": _child_callbacks(run_manager), "tags": [NO_STREAM_TAG]}
                     inner_degraded = False
-                    reported_usage = False
+                    reported = {"input_tokens": 0, "output_tokens": 0}
                     text_chunks = 0
                     held: list[ChatGenerationChunk] = []  # chunks before the first token
                     async for chunk in model.astream(messages, config=config, stop=stop, **kwargs):
                         inner_degraded = inner_degraded or bool(chunk.response_metadata.get("degraded"))
                         out = ChatGenerationChunk(message=_strip_own_metadata(chunk))
-                        reported_usage = reported_usage or bool((chunk.usage_metadata or {}).get("output_tokens"))
+                        for key in reported:
+                            reported[key] += (chunk.usage_metadata or {}).get(key, 0)
                         text_chunks += bool(out.text)
                         if not streamed and not out.text:
                             held.append(out)  # dropped if this attempt fails before a token
@@ -172,27 +177,34 @@ class FailoverChatModel(BaseChatModel):
                     elapsed = time.perf_counter() - started
                     if streamed:
                         metrics.LLM_REQUESTS.labels(name, "interrupted").inc()
+                        await self._record(name, "interrupted", elapsed, run_manager, completion=text_chunks)
                         log.warning("provider %s failed mid-answer: %s", name, type(exc).__name__)
                         raise AnswerInterrupted(name, exc) from exc
                     if is_transient(exc) and attempt < self.policy.max_retries:
                         delay = self.policy.delay(attempt, exc)
                         metrics.LLM_REQUESTS.labels(name, "retried").inc()
+                        await self._record(name, "retried", elapsed, run_manager)
                         log.warning("provider %s: %s after %.2f s; retry %d in %.2f s",
                                     name, describe_error(exc), elapsed, attempt + 1, delay)
                         await self.sleep(delay)
                         attempt += 1
                         continue
                     metrics.LLM_REQUESTS.labels(name, "failed").inc()
+                    await self._record(name, "failed", elapsed, run_manager)
                     log.warning("provider %s failed: %s; %s", name, describe_error(exc),
                                 "trying the next provider" if position + 1 < len(self.providers) else "none left")
                     failures.append(f"{name}: {describe_error(exc)}")
                     break
                 metrics.LLM_REQUESTS.labels(name, "answered").inc()
                 estimate = None
-                if not reported_usage:  # some OpenAI-compatible servers stream no usage
+                prompt, completion = reported["input_tokens"], reported["output_tokens"]
+                if not completion:  # some OpenAI-compatible servers stream no usage
                     prompt = sum(self.count_tokens(str(m.content)) for m in messages)
-                    estimate = {"input_tokens": prompt, "output_tokens": text_chunks,
-                                "total_tokens": prompt + text_chunks}
+                    completion = text_chunks
+                    estimate = {"input_tokens": prompt, "output_tokens": completion,
+                                "total_tokens": prompt + completion}
+                await self._record(name, "answered", time.perf_counter() - started, run_manager,
+                                   prompt, completion, estimate is not None)
                 yield ChatGenerationChunk(message=AIMessageChunk(
                     content="",
                     usage_metadata=estimate,
@@ -207,6 +219,23 @@ class FailoverChatModel(BaseChatModel):
                 ))
                 return
         raise AllProvidersFailed("; ".join(failures) or "no providers configured")
+
+    async def _record(
+        self, provider: str, outcome: str, seconds: float, run_manager: AsyncCallbackManagerForLLMRun | None,
+        prompt: int = 0, completion: int = 0, estimated: bool = False,
+    ) -> None:
+        if self.on_call is None:
+            return
+        # The conversation: from the run's metadata, or from the config LangGraph set for the
+        # node that called the model (the streaming path passes no run manager).
+        config = ensure_config()
+        metadata = {**config.get("metadata", {}), **((run_manager.metadata or {}) if run_manager else {})}
+        conversation = metadata.get("conversation_id") or config.get("configurable", {}).get("thread_id")
+        await self.on_call(ModelCall(
+            provider=provider, model=self.model_names.get(provider, provider), outcome=outcome,
+            prompt_tokens=prompt, completion_tokens=completion, latency_ms=round(seconds * 1000, 1),
+            conversation_id=conversation, estimated=estimated,
+        ))
 
     async def _agenerate(
         self,

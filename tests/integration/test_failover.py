@@ -156,3 +156,27 @@ def test_a_router_that_cannot_reach_the_model_routes_by_embeddings(peers, servic
         body = client.post("/chat", json=QUESTION).json()
     assert primary.routing_requests == ["500"] and body["route"] == "knowledge"
     assert body["provider"] == "openai" and body["answer"].startswith("Backups run every hour")
+
+
+def test_every_call_attempt_is_in_the_usage_ledger_and_the_report(peers, service, data_dir_copy, monkeypatch):
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+
+    primary, _ = peers
+    primary.plan = ["429"]
+    with service() as client:
+        body = client.post("/chat", json={**QUESTION, "conversation_id": "ledger-1"}).json()
+        rows = client.app.state.services.usage._execute(
+            "SELECT provider, model, outcome, prompt_tokens, completion_tokens, conversation_id, estimated "
+            "FROM llm_usage ORDER BY at")
+    # The router's call to the model is not recorded (it goes around the failover chain).
+    assert [(r[0], r[1], r[2]) for r in rows] == [("openai", "peer-model", "retried"), ("openai", "peer-model", "answered")]
+    answered = rows[-1]
+    assert answered[3] == body["usage"]["input_tokens"] and answered[4] == 5 and answered[5] == "ledger-1"
+    assert not answered[6]  # the peer reported its usage
+    monkeypatch.setenv("DATA_DIR", str(data_dir_copy))
+    result = CliRunner().invoke(cli, ["usage"])
+    assert result.exit_code == 0, result.output
+    assert f"Completion tokens: {5:,}" in result.output and "Model calls: 2 (1 retried" in result.output
+    assert "openai / peer-model: 2 calls" in result.output

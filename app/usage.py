@@ -1,0 +1,169 @@
+"""The usage ledger: every chat model call, with its tokens, latency and estimated cost.
+
+One row per call attempt (answered, retried, failed, interrupted), so that the ledger
+accounts for what providers bill, not only for the answers users saw. SQLite under
+DATA_DIR by default; PostgreSQL when DATABASE_URL is set, shared by every replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from app.settings import ConfigurationError, Settings
+
+# USD per 1,000 tokens (prompt, completion). LLM_PRICES adds to or overrides this table.
+DEFAULT_PRICES_PER_1K: dict[str, tuple[float, float]] = {
+    "gpt-4o-mini": (0.00015, 0.0006),
+    "gpt-4o": (0.0025, 0.01),
+    "gpt-4.1-mini": (0.0004, 0.0016),
+    "gpt-4.1": (0.002, 0.008),
+    "gpt-4": (0.03, 0.06),
+    "gpt-4-32k": (0.06, 0.12),
+    "gpt-35-turbo": (0.0005, 0.0015),
+    "gpt-3.5-turbo": (0.0005, 0.0015),
+}
+FREE_PROVIDERS = ("local", "extractive")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS llm_usage (
+    at DOUBLE PRECISION NOT NULL,
+    day TEXT NOT NULL,
+    conversation_id TEXT,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    latency_ms DOUBLE PRECISION NOT NULL,
+    cost_usd DOUBLE PRECISION NOT NULL,
+    estimated BOOLEAN NOT NULL
+)
+"""
+INDEX = "CREATE INDEX IF NOT EXISTS llm_usage_day ON llm_usage (day)"
+COLUMNS = ("at", "day", "conversation_id", "provider", "model", "outcome", "prompt_tokens",
+           "completion_tokens", "latency_ms", "cost_usd", "estimated")
+
+
+@dataclass(frozen=True)
+class ModelCall:
+    provider: str
+    model: str
+    outcome: str  # answered, retried, failed, interrupted
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: float = 0.0
+    conversation_id: str | None = None
+    estimated: bool = False  # tokens counted by us, not reported by the provider
+
+
+def parse_prices(text: str) -> dict[str, tuple[float, float]]:
+    """LLM_PRICES: `{"model": [prompt_usd_per_1k, completion_usd_per_1k], ...}`."""
+    prices = dict(DEFAULT_PRICES_PER_1K)
+    if not text.strip():
+        return prices
+    try:
+        extra = json.loads(text)
+        prices.update({str(model): (float(p), float(c)) for model, (p, c) in extra.items()})
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ConfigurationError(
+            'LLM_PRICES must be JSON like {"my-model": [0.0005, 0.0015]} (USD per 1,000 prompt and completion tokens)'
+        ) from exc
+    return prices
+
+
+class UsageLedger:
+    def __init__(self, url: str, prices: dict[str, tuple[float, float]] | None = None):
+        self.url = url
+        self.prices = prices or dict(DEFAULT_PRICES_PER_1K)
+        self._lock = threading.Lock()
+        if url.startswith("sqlite:///"):
+            from pathlib import Path
+
+            path = Path(url.removeprefix("sqlite:///"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._sqlite = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._sqlite.execute("PRAGMA journal_mode=WAL")
+            self._sqlite.execute("PRAGMA busy_timeout=5000")
+            self._pool = None
+        elif url.startswith(("postgresql://", "postgres://")):
+            from psycopg_pool import ConnectionPool
+
+            self._sqlite = None
+            self._pool = ConnectionPool(url, min_size=1, max_size=4, open=True,
+                                        kwargs={"autocommit": True, "prepare_threshold": None},
+                                        check=ConnectionPool.check_connection)
+        else:
+            raise ConfigurationError("DATABASE_URL must start with sqlite:/// or postgresql://")
+        self._execute(SCHEMA)
+        self._execute(INDEX)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> UsageLedger:
+        url = settings.database_url or f"sqlite:///{settings.data_dir / 'usage.sqlite'}"
+        return cls(url, parse_prices(settings.llm_prices))
+
+    def _execute(self, sql: str, params: tuple = ()) -> list[tuple]:
+        if self._pool is not None:
+            with self._pool.connection() as conn:
+                cursor = conn.execute(sql.replace("?", "%s"), params)
+                return cursor.fetchall() if cursor.description else []
+        with self._lock:
+            cursor = self._sqlite.execute(sql, params)
+            return cursor.fetchall()
+
+    def cost(self, provider: str, model: str, prompt_tokens: int, completion_tokens: int) -> float:
+        if provider in FREE_PROVIDERS:
+            return 0.0
+        prompt_price, completion_price = self.prices.get(model, self.prices.get(model.lower(), (0.0, 0.0)))
+        return prompt_tokens / 1000 * prompt_price + completion_tokens / 1000 * completion_price
+
+    def record(self, call: ModelCall, at: float | None = None) -> None:
+        at = time.time() if at is None else at
+        day = dt.datetime.fromtimestamp(at, dt.UTC).date().isoformat()
+        cost = self.cost(call.provider, call.model, call.prompt_tokens, call.completion_tokens)
+        row = {**asdict(call), "at": at, "day": day, "cost_usd": cost}
+        self._execute(f"INSERT INTO llm_usage ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                      tuple(row[c] for c in COLUMNS))
+
+    async def arecord(self, call: ModelCall) -> None:
+        """Record without blocking the event loop; a ledger failure never fails an answer."""
+        try:
+            await asyncio.to_thread(self.record, call)
+        except Exception as exc:  # pragma: no cover - logged, not raised
+            import logging
+
+            logging.getLogger("chatbot.usage").error("could not record model usage: %s", type(exc).__name__)
+
+    def report(self, first_day: str, last_day: str) -> list[dict[str, Any]]:
+        """Per day from `first_day` to `last_day` (YYYY-MM-DD, inclusive): tokens, cost, calls."""
+        rows = self._execute(
+            "SELECT day, sum(prompt_tokens), sum(completion_tokens), sum(cost_usd), count(*), "
+            "sum(CASE WHEN outcome = 'answered' THEN 0 ELSE 1 END) "
+            "FROM llm_usage WHERE day >= ? AND day <= ? GROUP BY day ORDER BY day",
+            (first_day, last_day),
+        )
+        return [{"date": d, "prompt_tokens": int(p or 0), "completion_tokens": int(c or 0),
+                 "total_tokens": int((p or 0) + (c or 0)), "cost_usd": float(cost or 0.0), "calls": int(n),
+                 "failed_calls": int(f or 0)} for d, p, c, cost, n, f in rows]
+
+    def by_provider(self, first_day: str, last_day: str) -> list[dict[str, Any]]:
+        rows = self._execute(
+            "SELECT provider, model, count(*), sum(prompt_tokens + completion_tokens), sum(cost_usd) FROM llm_usage "
+            "WHERE day >= ? AND day <= ? GROUP BY provider, model ORDER BY provider, model",
+            (first_day, last_day),
+        )
+        return [{"provider": p, "model": m, "calls": int(n), "total_tokens": int(t or 0), "cost_usd": float(c or 0)}
+                for p, m, n, t, c in rows]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+        else:
+            self._sqlite.close()
