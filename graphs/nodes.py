@@ -12,6 +12,7 @@ from langgraph.config import get_stream_writer
 
 import prompts
 from app.llm.failover import AnswerInterrupted
+from graphs.budget import PromptPlan, earlier_messages, plan_turn
 from graphs.citations import resolve_citations, source_entry
 from graphs.context import ChatDependencies
 from graphs.state import ChatState
@@ -41,12 +42,6 @@ def latest_question(state: ChatState) -> str:
         if isinstance(message, HumanMessage):
             return str(message.content).strip()
     return ""
-
-
-def history(state: ChatState, limit: int) -> list[BaseMessage]:
-    """Earlier turns (without the current question), the last `limit` messages."""
-    earlier = [m for m in state.get("messages", [])[:-1] if isinstance(m, HumanMessage | AIMessage)]
-    return earlier[-limit:] if limit else []
 
 
 async def guard_input(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
@@ -124,22 +119,6 @@ def _passages(documents: list[Document]) -> list[prompts.Passage]:
     return passages
 
 
-def _fit_passages(
-    documents: list[Document], question: str, fixed_tokens: int, deps: ChatDependencies
-) -> list[prompts.Passage]:
-    """Passages by rank, at most `max_passages`, while the prompt fits the budget."""
-    budget = deps.max_context_tokens - deps.answer_tokens - fixed_tokens
-    candidates = _passages(documents)[: deps.max_passages]
-    passages = []
-    for passage in candidates:
-        cost = deps.count_tokens(prompts.format_passages([passage])) + 2
-        if cost > budget:
-            break
-        passages.append(passage)
-        budget -= cost
-    return passages
-
-
 def _tool_text(result: dict[str, Any]) -> str:
     """A tool outcome as the line the model reads (and the extractive model quotes)."""
     if not result.get("ok"):
@@ -150,27 +129,35 @@ def _tool_text(result: dict[str, Any]) -> str:
     return json.dumps(value, default=str)
 
 
-def build_prompt(state: ChatState, deps: ChatDependencies) -> list[BaseMessage]:
-    """The messages for the model: system prompt, recent history, and the turn's prompt."""
+def plan_prompt(state: ChatState, deps: ChatDependencies) -> PromptPlan:
+    """The turn's prompt within the context budget, with its token breakdown."""
     question = latest_question(state)
-    system = SystemMessage(prompts.load("system"))
-    earlier = history(state, deps.max_history_messages)
+    system = prompts.load("system")
     if state.get("route") == "tool":
         result = state.get("tool_result") or {}
-        body = _tool_text(result)
-        turn = prompts.load("tool").format(
-            tool_name=result.get("tool"),
-            tool_result=body, question=question,
-        )
-        return [system, HumanMessage(turn)]
-    if state.get("route") == "direct":
-        return [system, *earlier, HumanMessage(prompts.load("direct").format(question=question))]
-    fixed = sum(deps.count_tokens(str(m.content)) for m in [system, *earlier]) + deps.count_tokens(
-        prompts.load("rag").format(passages="", question=question)
+        turn = prompts.load("tool").format(tool_name=result.get("tool"), tool_result=_tool_text(result),
+                                           question=question)
+        plan = PromptPlan(messages=[SystemMessage(system), HumanMessage(turn)], system_tokens=deps.count_tokens(system),
+                          query_tokens=deps.count_tokens(turn))
+        return plan
+    knowledge = state.get("route") != "direct"
+    return plan_turn(
+        system=system,
+        earlier=earlier_messages(state.get("messages", [])),
+        turn_template=prompts.load("rag" if knowledge else "direct"),
+        question=question,
+        passages=_passages(state.get("documents", [])) if knowledge else [],
+        count=deps.count_tokens,
+        max_context_tokens=deps.max_context_tokens,
+        answer_tokens=deps.answer_tokens,
+        max_history_messages=deps.max_history_messages,
+        max_passages=deps.max_passages,
     )
-    passages = _fit_passages(state.get("documents", []), question, fixed, deps)
-    turn = prompts.load("rag").format(passages=prompts.format_passages(passages), question=question)
-    return [system, *earlier, HumanMessage(turn)]
+
+
+def build_prompt(state: ChatState, deps: ChatDependencies) -> list[BaseMessage]:
+    """The messages for the model: system prompt, recent history, and the turn's prompt."""
+    return plan_prompt(state, deps).messages
 
 
 async def generate(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:

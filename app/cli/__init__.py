@@ -12,7 +12,7 @@ import typer
 from app.cli import index as index_commands
 from app.cli.bench import bench
 from app.cli.common import console, settings_or_exit
-from app.cli.llm import llm, rate_limits, usage
+from app.cli.llm import context, llm, rate_limits, usage
 
 cli = typer.Typer(help="Operate the chatbot service.", no_args_is_help=True, add_completion=False)
 for command in (index_commands.index, index_commands.add, index_commands.delete, index_commands.prepare,
@@ -24,6 +24,7 @@ cli.add_typer(bench, name="bench")
 cli.add_typer(llm, name="llm")
 cli.command("rate-limits")(rate_limits)
 cli.command()(usage)
+cli.command()(context)
 
 
 @cli.command()

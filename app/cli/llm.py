@@ -1,7 +1,8 @@
-"""`chatbot llm test` (runbook: scripts/test_llm.py): one provider, one prompt, no fallback."""
+"""The runbook's LLM scripts: `llm test` (test_llm.py), `usage`, `rate-limits`, `context`."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated
 
@@ -115,3 +116,37 @@ def usage(
     for row in providers:
         print(f"  {row['provider']} / {row['model']}: {row['calls']:,} calls, {row['total_tokens']:,} tokens, "
               f"${row['cost_usd']:,.2f}")
+
+
+def context(
+    conversation_id: Annotated[str, typer.Option(help="the conversation to analyse")],
+) -> None:
+    """The token breakdown of a conversation's last prompt (runbook: analyze_context_size.py)."""
+    from langchain_core.messages import HumanMessage
+
+    from app.runtime import open_services
+    from graphs.nodes import plan_prompt
+
+    settings = settings_or_exit()
+
+    async def run() -> None:
+        async with open_services(settings) as services:
+            snapshot = await services.graph.aget_state({"configurable": {"thread_id": conversation_id}})
+            messages = snapshot.values.get("messages", []) if snapshot else []
+            if not messages:
+                fail(f"no conversation {conversation_id!r}", code=1)
+            last_question = max(n for n, m in enumerate(messages) if isinstance(m, HumanMessage))
+            # The state as the last turn's model call saw it: up to its question, its passages.
+            state = {**snapshot.values, "messages": messages[: last_question + 1]}
+            plan = plan_prompt(state, services.dependencies)
+            print(f"Conversation: {conversation_id}")
+            print(f"Messages: {len(messages)}")
+            print(f"Total tokens: {plan.total_tokens:,} of {plan.window:,} "
+                  f"(MAX_CONTEXT_LENGTH {settings.max_context_length:,} less {settings.llm_max_tokens} for the answer)")
+            print(f"  System prompt: {plan.system_tokens:,}")
+            print(f"  Conversation history: {plan.history_tokens:,} "
+                  f"({plan.history_kept} messages kept, {plan.history_dropped} left out)")
+            print(f"  Retrieved context: {plan.context_tokens:,} ({plan.passages} passages)")
+            print(f"  Current query: {plan.query_tokens:,}")
+
+    asyncio.run(run())

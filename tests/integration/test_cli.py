@@ -134,3 +134,21 @@ def test_verify_finds_a_lagging_lexical_index_and_index_catches_it_up(indexed, r
     assert "(14 unchanged)" in run("index", "--source", str(KNOWLEDGE_BASE))
     out = run("verify")
     assert "status: OK" in out and "lexical index: tantivy covering" in out
+
+
+def test_context_prints_the_runbook_breakdown_of_a_conversation(indexed, run, tmp_path, monkeypatch):
+    from tests.integration.conftest import running_app
+
+    monkeypatch.setenv("LLM_PROVIDER", "extractive")
+    with running_app(tmp_path / "data", llm_provider="extractive") as client:
+        for question in ("What is the RPO for conversations?", "How long are conversations kept?"):
+            client.post("/chat", json={"message": question, "conversation_id": "abc123"})
+    out = run("context", "--conversation-id", "abc123")
+    lines = out.splitlines()
+    assert lines[0] == "Conversation: abc123" and lines[1] == "Messages: 4"
+    parts = {line.split(":")[0].strip(): int(line.split(":")[1].split()[0].replace(",", "")) for line in lines[3:7]}
+    assert set(parts) == {"System prompt", "Conversation history", "Retrieved context", "Current query"}
+    assert parts["Conversation history"] > 0 and parts["Retrieved context"] > 0
+    total = int(lines[2].split(":")[1].split()[0].replace(",", ""))
+    assert total == sum(parts.values()) + 8  # and each of the two turn messages' role lines
+    assert "no conversation 'nope'" in run("context", "--conversation-id", "nope", code=1)

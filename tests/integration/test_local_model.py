@@ -50,3 +50,27 @@ def test_a_second_turn_sees_the_first(local_client):
     contents = [m.content for m in snapshot.values["messages"]]
     assert contents[0] == "What is the RPO for conversations?" and contents[2] == "Thanks!"
     assert len(contents) == 4 and snapshot.values["route"] == "direct"
+
+
+def test_a_long_conversation_never_exceeds_the_models_window(kb_data_dir, tmp_path):
+    """The runbook's "context length exceeded" incident, with the real model and tokenizer:
+    40 long earlier turns and 4 retrieved passages, in a 512-token window."""
+    import shutil
+
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(kb_data_dir, data_dir)
+    with running_app(data_dir, llm_provider="local", max_context_length=512, max_history_messages=100) as client:
+        graph = client.app.state.services.graph
+        config = {"configurable": {"thread_id": "long"}}
+        history = []
+        for n in range(40):
+            history += [HumanMessage(f"Tell me about deployments, part {n}. " + "Details please. " * 30),
+                        AIMessage(f"Part {n}: " + "Deployments roll out gradually with health checks. " * 12)]
+        client.portal.call(graph.aupdate_state, config, {"messages": history}, "guard_output")
+        body = client.post("/chat", json={"message": "How do I roll back a Kubernetes deployment?",
+                                          "conversation_id": "long"}).json()
+    # A prompt past the window would have failed in llama.cpp and fallen back to `extractive`.
+    assert body["provider"] == "local" and body["degraded"] is False
+    assert 0 < body["usage"]["input_tokens"] <= 512 - 160
