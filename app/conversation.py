@@ -63,6 +63,7 @@ def response_from_state(conversation_id: str, state: dict[str, Any]) -> ChatResp
         route=state.get("route") or "knowledge",
         provider=state.get("provider", "unknown"),
         degraded=bool(state.get("degraded", False)),
+        cached=bool(state.get("cached", False)),
         usage=state.get("usage") or {},
         tool=tool_result if state.get("route") == "tool" else None,
     )

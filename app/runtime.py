@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 from langgraph.graph.state import CompiledStateGraph
 
 import prompts
+from app.cache import build_response_cache
 from app.embeddings import MiniLMEmbeddings, build_embeddings
 from app.llm import ChatModels, build_chat_models
 from app.llm.gate import ModelGate
@@ -83,6 +85,8 @@ def build_dependencies(settings: Settings, *, parts: dict | None = None) -> Chat
         max_message_chars=settings.max_message_chars,
         max_passages=models.max_passages,
         named_documents=DocumentNames(store.document_titles),
+        response_cache=build_response_cache(settings.enable_response_cache, settings.cache_ttl, settings.redis_url),
+        cache_salt=json.dumps([models.chain_names, models.model_name, prompts.fingerprint()]),
     )
 
 

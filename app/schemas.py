@@ -39,5 +39,6 @@ class ChatResponse(BaseModel):
     route: Literal["knowledge", "tool", "direct", "blocked"]
     provider: str
     degraded: bool = False
+    cached: bool = False  # answered from the response cache
     usage: Usage
     tool: dict[str, Any] | None = None

@@ -14,6 +14,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable
 
+from app.cache import ResponseCache
 from graphs.routing import EmbeddingRouter
 from tools.registry import ToolRegistry
 
@@ -34,3 +35,6 @@ class ChatDependencies:
     max_passages: int | None = None  # None: as many as fit the context budget
     # The documents a question names by id or title; retrieval is limited to them.
     named_documents: Callable[[str], list[str]] = lambda question: []
+    # ENABLE_RESPONSE_CACHE: answers per (question, passages); the salt names the models and prompts.
+    response_cache: ResponseCache | None = None
+    cache_salt: str = ""

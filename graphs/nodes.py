@@ -11,6 +11,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langgraph.config import get_stream_writer
 
 import prompts
+from app.cache import cache_key
 from app.llm.failover import AnswerInterrupted
 from graphs.budget import PromptPlan, earlier_messages, plan_turn
 from graphs.citations import resolve_citations, source_entry
@@ -33,6 +34,7 @@ _PER_TURN_RESET = {
     "passages_shown": 0,
     "sources": [],
     "degraded": False,
+    "cached": False,
     "usage": {},
 }
 
@@ -166,7 +168,14 @@ async def generate(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
         # either (Gemma 270M restated 0 of 4 calculator results correctly): the tool's
         # own summary is the answer.
         return {"draft": _tool_text(state.get("tool_result") or {}), "provider": "tool", "usage": {}}
-    messages = build_prompt(state, deps)
+    plan = plan_prompt(state, deps)
+    messages = plan.messages
+    documents = state.get("documents", [])
+    key = None
+    if deps.response_cache is not None and state.get("route") == "knowledge":
+        key = cache_key(latest_question(state), [d.id or "" for d in documents[: plan.passages]], deps.cache_salt)
+        if (hit := await deps.response_cache.get(key)) is not None:
+            return {**hit, "degraded": False, "usage": {}, "cached": True}
     model = deps.chat_model
     while True:
         try:
@@ -179,13 +188,19 @@ async def generate(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
             model = model.without(exc.provider)
     meta = reply.response_metadata or {}
     usage = dict(reply.usage_metadata or {})
-    return {
+    answer = {
         "draft": str(reply.content).strip(),
         # The passages the model read: the first n by rank. Only these can be cited.
         "passages_shown": len(prompts.parse_passages(str(messages[-1].content))),
         "provider": meta.get("provider", meta.get("model_provider", "unknown")),
-        # Degraded: the fallback model answered, or the fallback search found the passages.
-        "degraded": bool(meta.get("degraded")) or any(d.metadata.get("degraded") for d in state.get("documents", [])),
+    }
+    # Degraded: the fallback model answered, or the fallback search found the passages.
+    degraded = bool(meta.get("degraded")) or any(d.metadata.get("degraded") for d in documents)
+    if key is not None and not degraded and answer["draft"]:
+        await deps.response_cache.set(key, answer)
+    return {
+        **answer,
+        "degraded": degraded,
         "usage": {k: usage[k] for k in ("input_tokens", "output_tokens", "total_tokens") if k in usage},
     }
 

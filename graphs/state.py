@@ -31,4 +31,5 @@ class ChatState(ChatInput, total=False):
     sources: list[dict[str, Any]]
     provider: str
     degraded: bool
+    cached: bool  # the answer came from the response cache
     usage: dict[str, int]

@@ -70,3 +70,14 @@ def parse_tool_result(prompt_text: str) -> str | None:
     """The tool output inside a rendered tool prompt, if this is one."""
     match = re.search(r" returned:\n(.*)\n\nQuestion: ", prompt_text, re.DOTALL)
     return match.group(1).strip() if match else None
+
+
+@cache
+def fingerprint() -> str:
+    """A hash of every template: cached answers written with other prompts are not reused."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(PROMPTS_DIR.glob("*.txt")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]

@@ -13,5 +13,5 @@ def test_quickstart_notebook_executes(data_dir_copy, monkeypatch):
     outputs = "\n".join(
         out.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for out in cell.get("outputs", [])
     )
-    assert "route: knowledge" in outputs
-    assert "sources: " in outputs and "checkpointed messages: 2" in outputs
+    assert "route: knowledge" in outputs, outputs
+    assert "sources: " in outputs and "checkpointed messages: 2" in outputs, outputs

@@ -180,3 +180,31 @@ def test_every_call_attempt_is_in_the_usage_ledger_and_the_report(peers, service
     assert result.exit_code == 0, result.output
     assert f"Completion tokens: {5:,}" in result.output and "Model calls: 2 (1 retried" in result.output
     assert "openai / peer-model: 2 calls" in result.output
+
+
+def test_the_response_cache_in_redis_is_shared_by_replicas(peers, service):
+    import uuid
+
+    primary, _ = peers
+    # A question of its own: the Redis server outlives this test run.
+    question = {"message": f"How often do backups run, run {uuid.uuid4().hex[:8]}?"}
+    cache = dict(enable_response_cache=True, cache_ttl=60, redis_url="redis://127.0.0.1:6379/0")
+    with service(**cache) as replica_a:
+        first = replica_a.post("/chat", json=question).json()
+        again = replica_a.post("/chat", json={"message": "  " + question["message"].upper() + "  "}).json()
+    with service(**cache) as replica_b:
+        other = replica_b.post("/chat", json=question).json()
+    assert first["cached"] is False and again["cached"] is True and other["cached"] is True
+    assert again["answer"] == other["answer"] == first["answer"] and other["provider"] == "openai"
+    assert other["sources"] == first["sources"]  # citations are resolved again, the same way
+    assert primary.behaviours() == ["ok"]  # one model call for three answers
+
+
+def test_degraded_answers_are_not_cached(peers, service):
+    primary, azure = peers
+    primary.default = "400"
+    with service(enable_response_cache=True) as client:  # in memory
+        first = client.post("/chat", json=QUESTION).json()
+        second = client.post("/chat", json=QUESTION).json()
+    assert first["provider"] == second["provider"] == "azure"
+    assert second["cached"] is False and primary.behaviours() == ["400", "400"]
