@@ -23,6 +23,7 @@ from langchain_core.messages import AIMessageChunk, HumanMessage
 from langgraph.graph.state import CompiledStateGraph
 
 from app import metrics
+from app.conversations import ConversationRegistry
 from app.errors import ApiError, error_body
 from app.llm.gate import ModelGate, Overloaded
 from app.schemas import ChatRequest, ChatResponse
@@ -82,7 +83,11 @@ def _turn_lock(conversation_id: str) -> asyncio.Lock:
 
 
 async def stream_turn(
-    graph: CompiledStateGraph, message: str, conversation_id: str, gate: ModelGate | None = None
+    graph: CompiledStateGraph,
+    message: str,
+    conversation_id: str,
+    gate: ModelGate | None = None,
+    registry: ConversationRegistry | None = None,
 ) -> AsyncIterator[ChatEvent]:
     """Run one turn and yield its events; failures end the stream with an `error` event.
 
@@ -93,6 +98,8 @@ async def stream_turn(
         async with gate.turn() if gate is not None else nullcontext():
             async with _turn_lock(conversation_id):
                 async for event in _stream_turn(graph, message, conversation_id):
+                    if event.event == "final" and registry is not None:
+                        await asyncio.to_thread(registry.record_turn, conversation_id)
                     yield event
     except Overloaded as exc:
         yield ChatEvent("error", error_body("overloaded", str(exc), {"retry_after": exc.retry_after}))
@@ -138,10 +145,14 @@ async def _stream_turn(graph: CompiledStateGraph, message: str, conversation_id:
 
 
 async def run_turn(
-    graph: CompiledStateGraph, message: str, conversation_id: str, gate: ModelGate | None = None
+    graph: CompiledStateGraph,
+    message: str,
+    conversation_id: str,
+    gate: ModelGate | None = None,
+    registry: ConversationRegistry | None = None,
 ) -> ChatResponse:
     """The whole turn at once (for `POST /chat`); an `error` event becomes a 500 (503 when overloaded)."""
-    async for event in stream_turn(graph, message, conversation_id, gate):
+    async for event in stream_turn(graph, message, conversation_id, gate, registry):
         if event.event == "error":
             error = event.data["error"]
             if error["code"] == "overloaded":

@@ -19,6 +19,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 import prompts
 from app.cache import build_response_cache
+from app.conversations import ConversationRegistry
 from app.embeddings import MiniLMEmbeddings, build_embeddings
 from app.llm import ChatModels, build_chat_models
 from app.llm.gate import ModelGate
@@ -51,6 +52,7 @@ class Services:
     checkpointer: object
     gate: ModelGate | None = None  # LLM_RATE_LIMIT / LLM_MAX_QUEUE
     usage: UsageLedger | None = None
+    conversations: ConversationRegistry | None = None
 
 
 def build_dependencies(settings: Settings, *, parts: dict | None = None) -> ChatDependencies:
@@ -102,6 +104,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     # What is alive now lives as long as the process: keep it out of the collector's full
     # passes, which otherwise stall a search for tens of ms once the index holds 1M chunks.
     gc.freeze()
+    registry = await asyncio.to_thread(ConversationRegistry, settings.checkpoint_url)
     async with open_checkpointer(settings.checkpoint_url) as checkpointer:
         yield Services(
             settings=settings,
@@ -114,5 +117,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             checkpointer=checkpointer,
             gate=ModelGate(settings.llm_rate_limit, settings.llm_max_queue),
             usage=parts["ledger"],
+            conversations=registry,
         )
     parts["ledger"].close()
+    registry.close()

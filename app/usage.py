@@ -10,12 +10,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import sqlite3
-import threading
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from app.db import Database
 from app.settings import ConfigurationError, Settings
 
 # USD per 1,000 tokens (prompt, completion). LLM_PRICES adds to or overrides this table.
@@ -80,27 +79,8 @@ def parse_prices(text: str) -> dict[str, tuple[float, float]]:
 
 class UsageLedger:
     def __init__(self, url: str, prices: dict[str, tuple[float, float]] | None = None):
-        self.url = url
         self.prices = prices or dict(DEFAULT_PRICES_PER_1K)
-        self._lock = threading.Lock()
-        if url.startswith("sqlite:///"):
-            from pathlib import Path
-
-            path = Path(url.removeprefix("sqlite:///"))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._sqlite = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._sqlite.execute("PRAGMA journal_mode=WAL")
-            self._sqlite.execute("PRAGMA busy_timeout=5000")
-            self._pool = None
-        elif url.startswith(("postgresql://", "postgres://")):
-            from psycopg_pool import ConnectionPool
-
-            self._sqlite = None
-            self._pool = ConnectionPool(url, min_size=1, max_size=4, open=True,
-                                        kwargs={"autocommit": True, "prepare_threshold": None},
-                                        check=ConnectionPool.check_connection)
-        else:
-            raise ConfigurationError("DATABASE_URL must start with sqlite:/// or postgresql://")
+        self._db = Database(url)
         self._execute(SCHEMA)
         self._execute(INDEX)
 
@@ -110,13 +90,7 @@ class UsageLedger:
         return cls(url, parse_prices(settings.llm_prices))
 
     def _execute(self, sql: str, params: tuple = ()) -> list[tuple]:
-        if self._pool is not None:
-            with self._pool.connection() as conn:
-                cursor = conn.execute(sql.replace("?", "%s"), params)
-                return cursor.fetchall() if cursor.description else []
-        with self._lock:
-            cursor = self._sqlite.execute(sql, params)
-            return cursor.fetchall()
+        return self._db.execute(sql, params)
 
     def cost(self, provider: str, model: str, prompt_tokens: int, completion_tokens: int) -> float:
         if provider in FREE_PROVIDERS:
@@ -163,7 +137,4 @@ class UsageLedger:
                 for p, m, n, t, c in rows]
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
-        else:
-            self._sqlite.close()
+        self._db.close()

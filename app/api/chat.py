@@ -24,7 +24,7 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 async def chat(request: ChatRequest, services: ServicesDep) -> ChatResponse:
     check_message(request, services.settings.max_message_chars)
     conversation_id = request.conversation_id or new_conversation_id()
-    return await run_turn(services.graph, request.message, conversation_id, services.gate)
+    return await run_turn(services.graph, request.message, conversation_id, services.gate, services.conversations)
 
 
 @router.post("/chat/stream", response_class=EventSourceResponse)
@@ -38,7 +38,8 @@ async def chat_stream(request: ChatRequest, services: ServicesDep) -> EventSourc
     conversation_id = request.conversation_id or new_conversation_id()
 
     async def events():
-        async for event in stream_turn(services.graph, request.message, conversation_id, services.gate):
+        async for event in stream_turn(services.graph, request.message, conversation_id, services.gate,
+                                       services.conversations):
             yield {"event": event.event, "data": json.dumps(event.data)}
 
     return EventSourceResponse(events(), ping=15)
@@ -70,7 +71,8 @@ async def chat_websocket(websocket: WebSocket, services: Annotated[Services, Dep
                 await websocket.send_json({"event": "error", "data": error_body(exc.code, exc.message)})
                 continue
             conversation_id = request.conversation_id or new_conversation_id()
-            async for event in stream_turn(services.graph, request.message, conversation_id, services.gate):
+            async for event in stream_turn(services.graph, request.message, conversation_id, services.gate,
+                                       services.conversations):
                 await websocket.send_json({"event": event.event, "data": event.data})
     except WebSocketDisconnect:
         return

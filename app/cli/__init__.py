@@ -12,6 +12,7 @@ import typer
 from app.cli import index as index_commands
 from app.cli.bench import bench
 from app.cli.common import console, settings_or_exit
+from app.cli.conversations import conversations
 from app.cli.llm import context, llm, rate_limits, usage
 
 cli = typer.Typer(help="Operate the chatbot service.", no_args_is_help=True, add_completion=False)
@@ -22,6 +23,7 @@ for command in (index_commands.index, index_commands.add, index_commands.delete,
 cli.add_typer(index_commands.indexes, name="indexes")
 cli.add_typer(bench, name="bench")
 cli.add_typer(llm, name="llm")
+cli.add_typer(conversations, name="conversations")
 cli.command("rate-limits")(rate_limits)
 cli.command()(usage)
 cli.command()(context)
@@ -53,7 +55,8 @@ def ask(
 
     async def run() -> None:
         async with open_services(settings) as services:
-            async for event in stream_turn(services.graph, message, conversation_id or new_conversation_id()):
+            async for event in stream_turn(services.graph, message, conversation_id or new_conversation_id(),
+                                           services.gate, services.conversations):
                 if event.event == "token":
                     print(event.data["text"], end="", flush=True)
                 elif event.event == "final":

@@ -1,0 +1,153 @@
+"""`chatbot conversations ...`: the runbook's conversation scripts (get, export, list, archive, delete, stats)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from contextlib import asynccontextmanager
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+
+from app.cli.common import console, fail, settings_or_exit
+
+conversations = typer.Typer(help="Conversation operations.", no_args_is_help=True)
+
+
+class Format(StrEnum):
+    json = "json"
+    markdown = "markdown"
+
+
+def _when(timestamp: float | None) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if timestamp else "-"
+
+
+@asynccontextmanager
+async def _open():
+    from app.conversations import ConversationRegistry
+    from app.memory import open_checkpointer
+
+    settings = settings_or_exit()
+    registry = ConversationRegistry(settings.checkpoint_url)
+    try:
+        async with open_checkpointer(settings.checkpoint_url) as checkpointer:
+            yield registry, checkpointer
+    finally:
+        registry.close()
+
+
+async def _messages(checkpointer, conversation_id: str) -> list[dict[str, Any]]:
+    found = await checkpointer.aget_tuple({"configurable": {"thread_id": conversation_id, "checkpoint_ns": ""}})
+    if found is None:
+        return []
+    messages = found.checkpoint.get("channel_values", {}).get("messages", [])
+    return [{"role": {"human": "user", "ai": "assistant"}.get(m.type, m.type), "content": str(m.content)}
+            for m in messages]
+
+
+async def _conversation(conversation_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    async with _open() as (registry, checkpointer):
+        record = registry.get(conversation_id)
+        messages = await _messages(checkpointer, conversation_id)
+    if record is None and not messages:
+        fail(f"no conversation {conversation_id!r}", code=1)
+    return record or {"id": conversation_id, "status": "unknown", "turns": len(messages) // 2}, messages
+
+
+@conversations.command("get")
+def get(conversation_id: Annotated[str, typer.Argument(help="the conversation")]) -> None:
+    """A conversation's status and messages (runbook: get_conversation.py)."""
+    record, messages = asyncio.run(_conversation(conversation_id))
+    print(f"Conversation: {record['id']} ({record['status']}, {record.get('turns', 0)} turns, "
+          f"last turn {_when(record.get('updated_at'))})")
+    for message in messages:
+        print(f"{message['role']}: {message['content']}")
+
+
+@conversations.command("export")
+def export(
+    conversation_id: Annotated[str, typer.Argument(help="the conversation")],
+    format: Annotated[Format, typer.Option(help="json or markdown")] = Format.json,
+) -> None:
+    """The whole conversation on stdout, as JSON or Markdown (runbook: export_conversation.py)."""
+    record, messages = asyncio.run(_conversation(conversation_id))
+    if format is Format.json:
+        print(json.dumps({**record, "messages": messages}, indent=2, ensure_ascii=False))
+        return
+    print(f"# Conversation {record['id']}\n")
+    print(f"Status: {record['status']}; last turn: {_when(record.get('updated_at'))}\n")
+    for message in messages:
+        print(f"**{message['role']}**: {message['content']}\n")
+
+
+@conversations.command("list")
+def list_(
+    status: Annotated[str | None, typer.Option(help="active or archived")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 20,
+) -> None:
+    """The most recent conversations (runbook: list_conversations.py)."""
+    from app.conversations import STATUSES, ConversationRegistry
+
+    if status is not None and status not in STATUSES:
+        fail(f"--status must be one of {', '.join(STATUSES)}")
+    registry = ConversationRegistry(settings_or_exit().checkpoint_url)
+    try:
+        rows = registry.list(status, limit)
+    finally:
+        registry.close()
+    for row in rows:
+        print(f"{row['id']}  {row['status']:<8}  {row['turns']:>4} turns  last turn {_when(row['updated_at'])}")
+    console.print(f"{len(rows)} conversation(s)")
+
+
+@conversations.command("archive")
+def archive(older_than: Annotated[float, typer.Option(min=0, help="days since the last turn")]) -> None:
+    """Archive conversations idle for longer than --older-than days (runbook: archive_conversations.py)."""
+    from app.conversations import ConversationRegistry
+
+    registry = ConversationRegistry(settings_or_exit().checkpoint_url)
+    try:
+        print(f"archived {registry.archive(older_than)} conversation(s)")
+    finally:
+        registry.close()
+
+
+@conversations.command("delete")
+def delete(
+    older_than: Annotated[float, typer.Option(min=0, help="days since the last turn")],
+    status: Annotated[str, typer.Option(help="only conversations with this status")] = "archived",
+) -> None:
+    """Delete conversations and their checkpoints (runbook: delete_conversations.py)."""
+    from app.conversations import STATUSES, delete_conversation
+
+    if status not in STATUSES:
+        fail(f"--status must be one of {', '.join(STATUSES)}")
+
+    async def run() -> int:
+        async with _open() as (registry, checkpointer):
+            doomed = registry.stale(status, older_than)
+            for conversation_id in doomed:
+                await delete_conversation(registry, checkpointer, conversation_id)
+            return len(doomed)
+
+    print(f"deleted {asyncio.run(run())} conversation(s) and their checkpoints")
+
+
+@conversations.command("stats")
+def stats() -> None:
+    """How many conversations, by status, and how long (runbook: conversation_stats.py)."""
+    from app.conversations import ConversationRegistry
+
+    registry = ConversationRegistry(settings_or_exit().checkpoint_url)
+    try:
+        report = registry.stats()
+    finally:
+        registry.close()
+    print(f"Conversations: {report['conversations']:,}")
+    for status, counts in report["by_status"].items():
+        print(f"  {status}: {counts['conversations']:,} ({counts['turns']:,} turns)")
+    print(f"Turns: {report['turns']:,} (mean {report['mean_turns']} per conversation)")
+    print(f"Oldest: {_when(report['oldest'])}; latest turn: {_when(report['latest_turn'])}")
