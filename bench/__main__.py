@@ -13,7 +13,7 @@ import sys
 
 os.environ.setdefault("LANGSMITH_TRACING", "false")
 
-from bench import answers, gateway_overhead, ingestion, scale, search  # noqa: E402
+from bench import answers, gateway_overhead, ingestion, memory, queue, scale, search  # noqa: E402
 
 BENCHMARKS = {
     "gateway": gateway_overhead.run,
@@ -21,6 +21,8 @@ BENCHMARKS = {
     "ingestion": ingestion.run,
     "scale": scale.run,
     "answers": answers.run,
+    "memory": memory.run,
+    "queue": queue.run,
 }
 
 
