@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from app.db import Database
 from app.settings import ConfigurationError, Settings
 
+log = logging.getLogger("chatbot.usage")
 # USD per 1,000 tokens (prompt, completion). LLM_PRICES adds to or overrides this table.
 DEFAULT_PRICES_PER_1K: dict[str, tuple[float, float]] = {
     "gpt-4o-mini": (0.00015, 0.0006),
@@ -111,9 +113,7 @@ class UsageLedger:
         try:
             await asyncio.to_thread(self.record, call)
         except Exception as exc:  # pragma: no cover - logged, not raised
-            import logging
-
-            logging.getLogger("chatbot.usage").error("could not record model usage: %s", type(exc).__name__)
+            log.error("could not record model usage: %s", type(exc).__name__)
 
     def report(self, first_day: str, last_day: str) -> list[dict[str, Any]]:
         """Per day from `first_day` to `last_day` (YYYY-MM-DD, inclusive): tokens, cost, calls."""

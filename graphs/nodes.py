@@ -191,7 +191,7 @@ async def generate(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
     answer = {
         "draft": str(reply.content).strip(),
         # The passages the model read: the first n by rank. Only these can be cited.
-        "passages_shown": len(prompts.parse_passages(str(messages[-1].content))),
+        "passages_shown": plan.passages,
         "provider": meta.get("provider", meta.get("model_provider", "unknown")),
     }
     # Degraded: the fallback model answered, or the fallback search found the passages.

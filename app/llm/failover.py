@@ -142,7 +142,7 @@ class FailoverChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        failures: list[str] = []
+        failures: list[tuple[str, str]] = []  # (provider, what went wrong)
         for position, (name, model) in enumerate(self.providers):
             attempt = 0
             while True:
@@ -193,7 +193,7 @@ class FailoverChatModel(BaseChatModel):
                     await self._record(name, "failed", elapsed, run_manager)
                     log.warning("provider %s failed: %s; %s", name, describe_error(exc),
                                 "trying the next provider" if position + 1 < len(self.providers) else "none left")
-                    failures.append(f"{name}: {describe_error(exc)}")
+                    failures.append((name, describe_error(exc)))
                     break
                 metrics.LLM_REQUESTS.labels(name, "answered").inc()
                 estimate = None
@@ -211,14 +211,14 @@ class FailoverChatModel(BaseChatModel):
                     response_metadata={
                         "provider": name,
                         "attempts": attempt + 1,
-                        "failed_providers": [f.split(":")[0] for f in failures],
+                        "failed_providers": [failed for failed, _ in failures],
                         # Not the first choice, or a provider that says so itself (extractive).
                         "degraded": position > 0 or inner_degraded,
                         "usage_estimated": estimate is not None,
                     },
                 ))
                 return
-        raise AllProvidersFailed("; ".join(failures) or "no providers configured")
+        raise AllProvidersFailed("; ".join(f"{n}: {why}" for n, why in failures) or "no providers configured")
 
     async def _record(
         self, provider: str, outcome: str, seconds: float, run_manager: AsyncCallbackManagerForLLMRun | None,
