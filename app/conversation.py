@@ -23,7 +23,7 @@ from langchain_core.messages import AIMessageChunk, HumanMessage
 from langgraph.graph.state import CompiledStateGraph
 
 from app import metrics
-from app.conversations import ConversationRegistry
+from app.conversations import LOCAL_OWNER, ConversationRegistry
 from app.errors import ApiError, error_body
 from app.llm.gate import ModelGate, Overloaded
 from app.schemas import ChatRequest, ChatResponse
@@ -55,6 +55,17 @@ def new_conversation_id() -> str:
     return uuid.uuid4().hex
 
 
+def conversation_not_found(conversation_id: str) -> ApiError:
+    # The same answer whether the conversation is missing or another owner's: no probing.
+    return ApiError(404, "conversation_not_found", f"no conversation {conversation_id!r}")
+
+
+async def claim_conversation(registry: ConversationRegistry | None, conversation_id: str, owner: str) -> None:
+    """Before a turn: the conversation is the owner's (or new, and now theirs), else 404."""
+    if registry is not None and not await asyncio.to_thread(registry.claim, conversation_id, owner):
+        raise conversation_not_found(conversation_id)
+
+
 def response_from_state(conversation_id: str, state: dict[str, Any]) -> ChatResponse:
     tool_result = state.get("tool_result")
     return ChatResponse(
@@ -75,7 +86,7 @@ def response_from_state(conversation_id: str, state: dict[str, Any]) -> ChatResp
 _turn_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
 
-def _turn_lock(conversation_id: str) -> asyncio.Lock:
+def turn_lock(conversation_id: str) -> asyncio.Lock:
     lock = _turn_locks.get(conversation_id)
     if lock is None:
         lock = _turn_locks[conversation_id] = asyncio.Lock()
@@ -88,18 +99,21 @@ async def stream_turn(
     conversation_id: str,
     gate: ModelGate | None = None,
     registry: ConversationRegistry | None = None,
+    owner: str = LOCAL_OWNER,
 ) -> AsyncIterator[ChatEvent]:
     """Run one turn and yield its events; failures end the stream with an `error` event.
+
+    The caller has claimed the conversation for `owner` (`claim_conversation`).
 
     With a `gate`, the turn first waits for its model slot (LLM_RATE_LIMIT), or ends at
     once with an `overloaded` error when LLM_MAX_QUEUE turns are already waiting.
     """
     try:
         async with gate.turn() if gate is not None else nullcontext():
-            async with _turn_lock(conversation_id):
+            async with turn_lock(conversation_id):
                 async for event in _stream_turn(graph, message, conversation_id):
                     if event.event == "final" and registry is not None:
-                        await asyncio.to_thread(registry.record_turn, conversation_id)
+                        await asyncio.to_thread(registry.record_turn, conversation_id, owner)
                     yield event
     except Overloaded as exc:
         yield ChatEvent("error", error_body("overloaded", str(exc), {"retry_after": exc.retry_after}))
@@ -109,6 +123,7 @@ async def _stream_turn(graph: CompiledStateGraph, message: str, conversation_id:
     config = {"configurable": {"thread_id": conversation_id}}
     streamed_tokens = 0
     state: dict[str, Any] = {}
+    answered = False
     try:
         async for mode, payload in graph.astream(
             {"messages": [HumanMessage(message)]},
@@ -116,12 +131,19 @@ async def _stream_turn(graph: CompiledStateGraph, message: str, conversation_id:
             stream_mode=["updates", "messages", "values", "custom"],
             durability=TURN_DURABILITY,
         ):
+            if answered:
+                continue  # what runs after the answer (the history summary) has nothing for the client
             if mode == "values":
                 state = payload
             elif mode == "updates":
                 for node, update in payload.items():
                     if node == "route" or (node == "guard_input" and (update or {}).get("route") == "blocked"):
                         yield ChatEvent("metadata", {"conversation_id": conversation_id, "route": update["route"]})
+                    elif node == "guard_output":
+                        # The answer is final: send it now, not after the nodes that follow it.
+                        answered = True
+                        for event in _answer_events({**state, **update}, conversation_id, streamed_tokens):
+                            yield event
             elif mode == "custom" and isinstance(payload, dict) and "restart" in payload:
                 # The provider failed mid-answer: the client drops the tokens it has so far.
                 streamed_tokens = 0
@@ -133,15 +155,24 @@ async def _stream_turn(graph: CompiledStateGraph, message: str, conversation_id:
                     yield ChatEvent("token", {"text": chunk.content})
     except Exception as exc:
         log.error("chat turn failed for conversation %s: %s", conversation_id, type(exc).__name__, exc_info=exc)
-        yield ChatEvent("error", error_body("internal_error", "the answer could not be completed"))
+        if not answered:
+            yield ChatEvent("error", error_body("internal_error", "the answer could not be completed"))
         return
+    if not answered:  # a turn that ends before guard_output (a blocked message)
+        for event in _answer_events(state, conversation_id, streamed_tokens):
+            yield event
+
+
+def _answer_events(state: dict[str, Any], conversation_id: str, streamed_tokens: int) -> list[ChatEvent]:
     response = response_from_state(conversation_id, state)
     metrics.ANSWERS.labels(response.provider, str(response.degraded).lower()).inc()
+    events = []
     if streamed_tokens == 0 and response.answer:
         # Answers that no model wrote token by token (a refusal, a tool's result).
-        yield ChatEvent("token", {"text": response.answer})
-    yield ChatEvent("sources", {"sources": [s.model_dump() for s in response.sources]})
-    yield ChatEvent("final", response.model_dump())
+        events.append(ChatEvent("token", {"text": response.answer}))
+    events.append(ChatEvent("sources", {"sources": [s.model_dump() for s in response.sources]}))
+    events.append(ChatEvent("final", response.model_dump()))
+    return events
 
 
 async def run_turn(
@@ -150,14 +181,19 @@ async def run_turn(
     conversation_id: str,
     gate: ModelGate | None = None,
     registry: ConversationRegistry | None = None,
+    owner: str = LOCAL_OWNER,
 ) -> ChatResponse:
     """The whole turn at once (for `POST /chat`); an `error` event becomes a 500 (503 when overloaded)."""
-    async for event in stream_turn(graph, message, conversation_id, gate, registry):
+    response = None
+    # Read to the end: the turn's last nodes (the history summary) run after its answer.
+    async for event in stream_turn(graph, message, conversation_id, gate, registry, owner):
         if event.event == "error":
             error = event.data["error"]
             if error["code"] == "overloaded":
                 raise overloaded_error(Overloaded(error["details"]["retry_after"]))
             raise ApiError(500, error["code"], error["message"])
         if event.event == "final":
-            return ChatResponse.model_validate(event.data)
-    raise ApiError(500, "internal_error", "the turn ended without an answer")
+            response = ChatResponse.model_validate(event.data)
+    if response is None:
+        raise ApiError(500, "internal_error", "the turn ended without an answer")
+    return response

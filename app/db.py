@@ -48,6 +48,17 @@ class Database:
         with self._lock:
             return self._sqlite.execute(sql, params).fetchall()
 
+    def add_column(self, table: str, column: str, definition: str) -> None:
+        """Add a column a table made by an older version lacks (a no-op when it is there)."""
+        if self._pool is not None:
+            self.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {definition}")
+        elif column not in {row[1] for row in self.execute(f"PRAGMA table_info({table})")}:
+            try:
+                self.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+            except sqlite3.OperationalError as exc:  # another process added it first
+                if "duplicate column" not in str(exc):
+                    raise
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.close()

@@ -12,8 +12,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from langserve import add_routes
 
-from app.api import chat, health, metrics
-from app.conversation import new_conversation_id
+from app.api import chat, conversations, health, metrics
+from app.api.deps import get_owner
+from app.conversation import claim_conversation, new_conversation_id
 from app.errors import install_error_handlers
 from app.limits import BodySizeLimit
 from app.runtime import Services, open_services
@@ -36,6 +37,7 @@ async def _langserve_config(config: dict[str, Any], request: Request) -> dict[st
         thread_id = None
     if not (isinstance(thread_id, str) and re.fullmatch(CONVERSATION_ID_PATTERN, thread_id)):
         thread_id = new_conversation_id()
+    await claim_conversation(request.app.state.services.conversations, thread_id, get_owner(request))
     config.setdefault("configurable", {})["thread_id"] = thread_id
     return config
 
@@ -86,6 +88,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.include_router(chat.router)
+    app.include_router(conversations.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)

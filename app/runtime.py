@@ -82,6 +82,7 @@ def build_dependencies(settings: Settings, *, parts: dict | None = None) -> Chat
         tool_calling_model=models.primary.bind_tools(tools.langchain_tools()) if models.supports_tools else None,
         count_tokens=models.count_tokens,
         max_history_messages=settings.max_history_messages,
+        summarize_history=settings.history_summary,
         max_context_tokens=settings.max_context_length,
         answer_tokens=settings.llm_max_tokens,
         max_message_chars=settings.max_message_chars,

@@ -42,3 +42,33 @@ class ChatResponse(BaseModel):
     cached: bool = False  # answered from the response cache
     usage: Usage
     tool: dict[str, Any] | None = None
+
+
+class Conversation(BaseModel):
+    id: str
+    status: Literal["active", "archived"]
+    created_at: float  # Unix seconds
+    updated_at: float  # when its last turn ended
+    turns: int
+
+
+class Message(BaseModel):
+    role: str  # user, assistant
+    content: str
+
+
+class ConversationDetail(Conversation):
+    messages: list[Message]
+
+
+class ConversationList(BaseModel):
+    conversations: list[Conversation]
+
+
+class ConversationStats(BaseModel):
+    conversations: int
+    by_status: dict[str, dict[str, int]]
+    turns: int
+    mean_turns: float
+    oldest: float | None
+    latest_turn: float | None

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
         description="most retrieved passages the model reads; default: 2 for the local model, all for others",
     )
     max_history_messages: int = Field(default=6, ge=0, le=100)
+    history_summary: bool = Field(
+        default=False, description="summarise the messages the history window lets go of (a model call after a turn)"
+    )
 
     # Caching
     enable_response_cache: bool = False

@@ -28,8 +28,10 @@ class PromptPlan:
     history_tokens: int = 0
     context_tokens: int = 0
     query_tokens: int = 0
+    summary_tokens: int = 0  # the conversation summary's part of history_tokens (HISTORY_SUMMARY)
     history_kept: int = 0  # earlier messages in the prompt
     history_dropped: int = 0  # earlier messages left out to fit
+    history_summarized: int = 0  # earlier messages the summary covers instead
     passages: int = 0
     window: int = 0  # MAX_CONTEXT_LENGTH less the answer's tokens
 
@@ -93,24 +95,37 @@ def plan_turn(
     answer_tokens: int,
     max_history_messages: int,
     max_passages: int | None,
+    summary: str = "",
+    summarized: int = 0,
 ) -> PromptPlan:
     """The messages for one turn within the window, with the breakdown of their tokens.
 
-    `turn_template` has `{question}` and, for a knowledge turn, `{passages}`.
+    `turn_template` has `{question}` and, for a knowledge turn, `{passages}`. A conversation
+    `summary` covers the first `summarized` earlier messages: it follows the system prompt
+    (cut to a quarter of the window at most) and the window slides over the rest.
     """
     plan = PromptPlan(window=max(1, max_context_tokens - answer_tokens))
     plan.system_tokens = count(system)
+    if summary:
+        note = cut_to_tokens(summary, plan.window // 4, count)
+        with_summary = f"{system}\n\n{prompts.load('summary_context').format(summary=note)}"
+        plan.summary_tokens = max(0, count(with_summary) - plan.system_tokens)
+        system, earlier = with_summary, earlier[summarized:]
+        plan.history_summarized = summarized
     empty_turn = turn_template.format(passages="", question="")
     # Each message costs a few tokens beyond its text (a role line, a separator, BOS).
-    room_for_question = plan.window - plan.system_tokens - count(empty_turn) - 2 * MESSAGE_OVERHEAD
+    room_for_question = (plan.window - plan.system_tokens - plan.summary_tokens - count(empty_turn)
+                         - 2 * MESSAGE_OVERHEAD)
     question = cut_to_tokens(question, max(0, room_for_question), count)
     plan.query_tokens = count(turn_template.format(passages="", question=question))
-    left = plan.window - plan.system_tokens - plan.query_tokens - 2 * MESSAGE_OVERHEAD
+    left = plan.window - plan.system_tokens - plan.summary_tokens - plan.query_tokens - 2 * MESSAGE_OVERHEAD
     candidates = passages[:max_passages] if max_passages else passages
     history_budget = left // 2 if candidates else left
     history, plan.history_tokens = fit_history(earlier, max(0, history_budget), max_history_messages, count)
-    plan.history_kept, plan.history_dropped = len(history), len(earlier) - len(history)
+    plan.history_kept = len(history)
+    plan.history_dropped = len(earlier) - len(history)
     left -= plan.history_tokens
+    plan.history_tokens += plan.summary_tokens
     chosen: list[prompts.Passage] = []
     for passage in candidates:  # by rank, while they fit
         cost = count(prompts.format_passages([passage])) + 2

@@ -1,8 +1,10 @@
 """`build_graph()`: the chat state machine, compiled with its dependencies bound.
 
-    guard_input ─► route ─┬─► retrieve ──► generate ─► guard_output
+    guard_input ─► route ─┬─► retrieve ──► generate ─► guard_output [─► summarize]
          │                ├─► call_tool ─► generate
          └─► END          └─► generate (direct reply)
+
+`summarize` is there when HISTORY_SUMMARY is on (graphs/summary.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from graphs import nodes
 from graphs.context import ChatDependencies
 from graphs.edges import after_guard_input, after_route
 from graphs.state import ChatInput, ChatState
+from graphs.summary import summarize
 
 
 def build_graph(deps: ChatDependencies, checkpointer: Checkpointer = None) -> CompiledStateGraph:
@@ -30,5 +33,10 @@ def build_graph(deps: ChatDependencies, checkpointer: Checkpointer = None) -> Co
     builder.add_edge("retrieve", "generate")
     builder.add_edge("call_tool", "generate")
     builder.add_edge("generate", "guard_output")
-    builder.add_edge("guard_output", END)
+    if deps.summarize_history:
+        builder.add_node("summarize", partial(summarize, deps=deps))
+        builder.add_edge("guard_output", "summarize")
+        builder.add_edge("summarize", END)
+    else:
+        builder.add_edge("guard_output", END)
     return builder.compile(checkpointer=checkpointer, name="chat")

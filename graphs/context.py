@@ -29,6 +29,7 @@ class ChatDependencies:
     tool_calling_model: BaseChatModel | None = None
     count_tokens: Callable[[str], int] = lambda text: len(text) // 4 + 1
     max_history_messages: int = 6
+    summarize_history: bool = False  # HISTORY_SUMMARY: fold what leaves the window into a summary
     max_context_tokens: int = 2048
     answer_tokens: int = 160
     max_message_chars: int = 4000

@@ -154,6 +154,8 @@ def plan_prompt(state: ChatState, deps: ChatDependencies) -> PromptPlan:
         answer_tokens=deps.answer_tokens,
         max_history_messages=deps.max_history_messages,
         max_passages=deps.max_passages,
+        summary=state.get("summary", ""),
+        summarized=state.get("summarized", 0),
     )
 
 

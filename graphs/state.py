@@ -33,3 +33,5 @@ class ChatState(ChatInput, total=False):
     degraded: bool
     cached: bool  # the answer came from the response cache
     usage: dict[str, int]
+    summary: str  # HISTORY_SUMMARY: the conversation's first `summarized` messages, summarised
+    summarized: int

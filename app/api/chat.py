@@ -9,8 +9,15 @@ from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 from sse_starlette import EventSourceResponse
 
-from app.api.deps import get_services, get_ws_services
-from app.conversation import check_message, new_conversation_id, overloaded_error, run_turn, stream_turn
+from app.api.deps import get_owner, get_services, get_ws_owner, get_ws_services
+from app.conversation import (
+    check_message,
+    claim_conversation,
+    new_conversation_id,
+    overloaded_error,
+    run_turn,
+    stream_turn,
+)
 from app.errors import ApiError, error_body, validation_error_code
 from app.llm.gate import Overloaded
 from app.runtime import Services
@@ -18,28 +25,38 @@ from app.schemas import ChatRequest, ChatResponse
 
 router = APIRouter(tags=["chat"])
 ServicesDep = Annotated[Services, Depends(get_services)]
+OwnerDep = Annotated[str, Depends(get_owner)]
+
+
+def _refuse_when_overloaded(services: Services) -> None:
+    """A full queue answers 503 before the turn costs anything (the turn checks again)."""
+    try:
+        if services.gate is not None:
+            services.gate.check()
+    except Overloaded as exc:
+        raise overloaded_error(exc) from None
 
 
 @router.post("/chat", response_model=ChatResponse)
-async def chat(request: ChatRequest, services: ServicesDep) -> ChatResponse:
+async def chat(request: ChatRequest, services: ServicesDep, owner: OwnerDep) -> ChatResponse:
     check_message(request, services.settings.max_message_chars)
+    _refuse_when_overloaded(services)
     conversation_id = request.conversation_id or new_conversation_id()
-    return await run_turn(services.graph, request.message, conversation_id, services.gate, services.conversations)
+    await claim_conversation(services.conversations, conversation_id, owner)
+    return await run_turn(services.graph, request.message, conversation_id, services.gate, services.conversations,
+                          owner)
 
 
 @router.post("/chat/stream", response_class=EventSourceResponse)
-async def chat_stream(request: ChatRequest, services: ServicesDep) -> EventSourceResponse:
+async def chat_stream(request: ChatRequest, services: ServicesDep, owner: OwnerDep) -> EventSourceResponse:
     check_message(request, services.settings.max_message_chars)
-    try:
-        if services.gate is not None:
-            services.gate.check()  # refuse with a status code while one can still be sent
-    except Overloaded as exc:
-        raise overloaded_error(exc) from None
+    _refuse_when_overloaded(services)  # while a status code can still be sent
     conversation_id = request.conversation_id or new_conversation_id()
+    await claim_conversation(services.conversations, conversation_id, owner)
 
     async def events():
         async for event in stream_turn(services.graph, request.message, conversation_id, services.gate,
-                                       services.conversations):
+                                       services.conversations, owner):
             yield {"event": event.event, "data": json.dumps(event.data)}
 
     return EventSourceResponse(events(), ping=15)
@@ -56,7 +73,11 @@ def _parse_ws_request(raw: str, max_chars: int) -> ChatRequest:
 
 
 @router.websocket("/ws/chat")
-async def chat_websocket(websocket: WebSocket, services: Annotated[Services, Depends(get_ws_services)]) -> None:
+async def chat_websocket(
+    websocket: WebSocket,
+    services: Annotated[Services, Depends(get_ws_services)],
+    owner: Annotated[str, Depends(get_ws_owner)],
+) -> None:
     """Each text frame `{"message", "conversation_id"}` gets the turn's events as JSON frames."""
     await websocket.accept()
     max_bytes = services.settings.max_request_bytes
@@ -67,12 +88,13 @@ async def chat_websocket(websocket: WebSocket, services: Annotated[Services, Dep
                 if len(raw.encode("utf-8")) > max_bytes:
                     raise ApiError(413, "payload_too_large", f"frames are limited to {max_bytes} bytes")
                 request = _parse_ws_request(raw, services.settings.max_message_chars)
+                conversation_id = request.conversation_id or new_conversation_id()
+                await claim_conversation(services.conversations, conversation_id, owner)
             except ApiError as exc:
                 await websocket.send_json({"event": "error", "data": error_body(exc.code, exc.message)})
                 continue
-            conversation_id = request.conversation_id or new_conversation_id()
             async for event in stream_turn(services.graph, request.message, conversation_id, services.gate,
-                                       services.conversations):
+                                           services.conversations, owner):
                 await websocket.send_json({"event": event.event, "data": event.data})
     except WebSocketDisconnect:
         return

@@ -25,6 +25,15 @@ def read_queries(path: Path) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
+def percentiles(samples: list[float], unit: str = "ms") -> dict[str, float | None]:
+    ordered = sorted(samples)
+
+    def pick(q: float) -> float | None:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2) if ordered else None
+
+    return {f"p50_{unit}": pick(0.5), f"p95_{unit}": pick(0.95), f"p99_{unit}": pick(0.99)}
+
+
 @bench.command("search")
 def search(
     queries: Annotated[Path, typer.Option(help="queries: .txt (one a line) or .jsonl with `question`")],
@@ -50,10 +59,95 @@ def search(
         started = time.perf_counter()
         retriever.invoke(questions[n % len(questions)])
         samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
-
-    def pick(q: float) -> float:
-        return round(samples[min(len(samples) - 1, int(q * len(samples)))], 2)
-
     print(json.dumps({"index": store.path.stem, "chunks": store.count(), "queries": len(questions),
-                      "iterations": iterations, "p50_ms": pick(0.5), "p95_ms": pick(0.95), "p99_ms": pick(0.99)}))
+                      "iterations": iterations, **percentiles(samples)}))
+
+
+@bench.command("llm")
+def llm(
+    iterations: Annotated[int, typer.Option(min=1, max=10_000, help="model calls in all")] = 50,
+    provider: Annotated[str | None, typer.Option(help="local, openai, azure; default LLM_PROVIDER")] = None,
+    model: Annotated[str | None, typer.Option(help="the model (default: LLM_MODEL, or the provider's)")] = None,
+    endpoint: Annotated[str | None, typer.Option(help="Azure endpoint, or an OpenAI-compatible base URL")] = None,
+    queries: Annotated[Path | None, typer.Option(help="questions (.txt or .jsonl); default: the sample set")] = None,
+) -> None:
+    """Chat model latency on the service's own prompts (runbook: benchmark_llm.py).
+
+    Each question is retrieved and budgeted as a chat turn would be; only the model call is
+    timed: first token, whole answer, completion tokens/s. Calls go to one provider (no
+    fallbacks, no retries) and are recorded in the usage ledger like any other.
+    """
+    import asyncio
+
+    from langchain_core.messages import HumanMessage
+
+    from app.cli.llm import one_provider
+    from app.llm.failover import describe_error
+    from app.runtime import build_dependencies
+    from evals.dataset import load_dataset
+    from graphs.nodes import plan_prompt
+
+    settings = settings_or_exit(**one_provider(provider, model, endpoint), llm_max_retries=0)
+    if queries is not None and not queries.is_file():
+        fail(f"no such file: {queries}")
+    questions = read_queries(queries) if queries else [e.question for e in load_dataset()]
+    if not questions:
+        fail(f"no queries in {queries}")
+    parts: dict = {}
+    deps = build_dependencies(settings, parts=parts)
+    models, ledger = parts["models"], parts["ledger"]
+    if models.provider == "local":
+        models.primary.load()
+    # The prompts the service sends for these questions: retrieval and context budget included.
+    turns = []
+    for question in questions:
+        documents = deps.retriever.invoke(question)
+        turns.append(plan_prompt({"messages": [HumanMessage(question)], "route": "knowledge", "documents": documents},
+                                 deps))
+
+    async def run() -> dict:
+        first_token, total, decode_rates, prompt_tokens, completion_tokens = [], [], [], [], []
+        failures = 0
+        for n in track(range(iterations), description=f"asking {models.provider}", console=console):
+            plan = turns[n % len(turns)]
+            started = time.perf_counter()
+            first = None
+            reply = None
+            async for chunk in models.chain.astream(plan.messages):
+                if chunk.content and first is None:
+                    first = time.perf_counter() - started
+                reply = chunk if reply is None else reply + chunk
+            elapsed = time.perf_counter() - started
+            meta = reply.response_metadata if reply is not None else {}
+            if reply is None or meta.get("provider") != models.provider:
+                failures += 1  # the chain's last resort answered: the provider failed (its log says why)
+                continue
+            usage = reply.usage_metadata or {}
+            out = usage.get("output_tokens") or models.count_tokens(str(reply.content))
+            first_token.append((first or elapsed) * 1000)
+            total.append(elapsed * 1000)
+            prompt_tokens.append(usage.get("input_tokens") or plan.total_tokens)
+            completion_tokens.append(out)
+            if first is not None and elapsed > first and out > 1:
+                decode_rates.append((out - 1) / (elapsed - first))
+        return {
+            "provider": models.provider,
+            "model": models.model_name,
+            "iterations": iterations,
+            "answered": len(total),
+            "failed": failures,
+            "first_token": percentiles(first_token),
+            "total": percentiles(total),
+            "decode_tokens_per_s": round(sum(decode_rates) / len(decode_rates), 1) if decode_rates else None,
+            "mean_prompt_tokens": round(sum(prompt_tokens) / len(prompt_tokens), 1) if prompt_tokens else None,
+            "mean_completion_tokens": round(sum(completion_tokens) / len(completion_tokens), 1)
+            if completion_tokens else None,
+        }
+
+    try:
+        report = asyncio.run(run())
+    except Exception as exc:  # report the failure's kind, never a key or a prompt
+        fail(f"{models.provider} failed: {describe_error(exc)}", code=1)
+    finally:
+        ledger.close()
+    print(json.dumps(report))

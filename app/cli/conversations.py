@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 from contextlib import asynccontextmanager
 from enum import StrEnum
@@ -12,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from app.cli.common import console, fail, settings_or_exit
+from app.conversations import format_time
 
 conversations = typer.Typer(help="Conversation operations.", no_args_is_help=True)
 
@@ -19,10 +19,6 @@ conversations = typer.Typer(help="Conversation operations.", no_args_is_help=Tru
 class Format(StrEnum):
     json = "json"
     markdown = "markdown"
-
-
-def _when(timestamp: float | None) -> str:
-    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if timestamp else "-"
 
 
 @asynccontextmanager
@@ -39,19 +35,12 @@ async def _open():
         registry.close()
 
 
-async def _messages(checkpointer, conversation_id: str) -> list[dict[str, Any]]:
-    found = await checkpointer.aget_tuple({"configurable": {"thread_id": conversation_id, "checkpoint_ns": ""}})
-    if found is None:
-        return []
-    messages = found.checkpoint.get("channel_values", {}).get("messages", [])
-    return [{"role": {"human": "user", "ai": "assistant"}.get(m.type, m.type), "content": str(m.content)}
-            for m in messages]
-
-
 async def _conversation(conversation_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    from app.conversations import read_messages
+
     async with _open() as (registry, checkpointer):
         record = registry.get(conversation_id)
-        messages = await _messages(checkpointer, conversation_id)
+        messages = await read_messages(checkpointer, conversation_id)
     if record is None and not messages:
         fail(f"no conversation {conversation_id!r}", code=1)
     return record or {"id": conversation_id, "status": "unknown", "turns": len(messages) // 2}, messages
@@ -62,7 +51,7 @@ def get(conversation_id: Annotated[str, typer.Argument(help="the conversation")]
     """A conversation's status and messages (runbook: get_conversation.py)."""
     record, messages = asyncio.run(_conversation(conversation_id))
     print(f"Conversation: {record['id']} ({record['status']}, {record.get('turns', 0)} turns, "
-          f"last turn {_when(record.get('updated_at'))})")
+          f"last turn {format_time(record.get('updated_at'))})")
     for message in messages:
         print(f"{message['role']}: {message['content']}")
 
@@ -77,10 +66,9 @@ def export(
     if format is Format.json:
         print(json.dumps({**record, "messages": messages}, indent=2, ensure_ascii=False))
         return
-    print(f"# Conversation {record['id']}\n")
-    print(f"Status: {record['status']}; last turn: {_when(record.get('updated_at'))}\n")
-    for message in messages:
-        print(f"**{message['role']}**: {message['content']}\n")
+    from app.conversations import to_markdown
+
+    print(to_markdown(record, messages))
 
 
 @conversations.command("list")
@@ -99,7 +87,8 @@ def list_(
     finally:
         registry.close()
     for row in rows:
-        print(f"{row['id']}  {row['status']:<8}  {row['turns']:>4} turns  last turn {_when(row['updated_at'])}")
+        print(f"{row['id']}  {row['status']:<8}  {row['turns']:>4} turns  last turn {format_time(row['updated_at'])}"
+              f"  owner {row['owner']}")
     console.print(f"{len(rows)} conversation(s)")
 
 
@@ -150,4 +139,4 @@ def stats() -> None:
     for status, counts in report["by_status"].items():
         print(f"  {status}: {counts['conversations']:,} ({counts['turns']:,} turns)")
     print(f"Turns: {report['turns']:,} (mean {report['mean_turns']} per conversation)")
-    print(f"Oldest: {_when(report['oldest'])}; latest turn: {_when(report['latest_turn'])}")
+    print(f"Oldest: {format_time(report['oldest'])}; latest turn: {format_time(report['latest_turn'])}")

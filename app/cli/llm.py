@@ -14,6 +14,14 @@ from app.settings import ConfigurationError
 llm = typer.Typer(help="Chat model providers.", no_args_is_help=True)
 
 
+def one_provider(provider: str | None, model: str | None, endpoint: str | None) -> dict[str, object]:
+    """Settings overrides that send calls to one provider only (no fallbacks)."""
+    overrides: dict[str, object] = {"llm_provider": provider, "llm_model": model, "llm_fallbacks": ""}
+    if endpoint:
+        overrides["azure_openai_endpoint" if (provider or "") == "azure" else "openai_base_url"] = endpoint
+    return overrides
+
+
 @llm.command("test")
 def test(
     provider: Annotated[str | None, typer.Option(help="local, openai, azure, extractive; default LLM_PROVIDER")] = None,
@@ -27,11 +35,7 @@ def test(
     from app.llm import build_chat_models
     from app.llm.failover import describe_error
 
-    overrides: dict[str, object] = {"llm_provider": provider, "llm_model": model, "llm_fallbacks": ""}
-    if endpoint:
-        key = "azure_openai_endpoint" if (provider or "") == "azure" else "openai_base_url"
-        overrides[key] = endpoint
-    settings = settings_or_exit(**overrides)
+    settings = settings_or_exit(**one_provider(provider, model, endpoint))
     try:
         chat = build_chat_models(settings).primary
     except ConfigurationError as exc:
@@ -144,8 +148,10 @@ def context(
             print(f"Total tokens: {plan.total_tokens:,} of {plan.window:,} "
                   f"(MAX_CONTEXT_LENGTH {settings.max_context_length:,} less {settings.llm_max_tokens} for the answer)")
             print(f"  System prompt: {plan.system_tokens:,}")
+            summary = (f", {plan.history_summarized} summarised in {plan.summary_tokens:,} tokens"
+                       if plan.summary_tokens else "")
             print(f"  Conversation history: {plan.history_tokens:,} "
-                  f"({plan.history_kept} messages kept, {plan.history_dropped} left out)")
+                  f"({plan.history_kept} messages kept, {plan.history_dropped} left out{summary})")
             print(f"  Retrieved context: {plan.context_tokens:,} ({plan.passages} passages)")
             print(f"  Current query: {plan.query_tokens:,}")
 

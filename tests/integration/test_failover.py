@@ -208,3 +208,25 @@ def test_degraded_answers_are_not_cached(peers, service):
         second = client.post("/chat", json=QUESTION).json()
     assert first["provider"] == second["provider"] == "azure"
     assert second["cached"] is False and primary.behaviours() == ["400", "400"]
+
+
+def test_bench_llm_times_the_services_prompts_and_counts_failures(peers, monkeypatch, data_dir_copy):
+    import json
+
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+
+    primary, _ = peers
+    primary.plan = ["ok", "500", "ok"]
+    monkeypatch.setenv("DATA_DIR", str(data_dir_copy))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-test-key")
+    result = CliRunner().invoke(cli, ["bench", "llm", "--iterations", "3", "--provider", "openai", "--model",
+                                      "peer-model", "--endpoint", f"{primary.url}/v1"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output.strip().splitlines()[-1])
+    assert (report["provider"], report["model"], report["answered"], report["failed"]) == ("openai", "peer-model", 2, 1)
+    assert primary.behaviours() == ["ok", "500", "ok"]  # no retries: one call per iteration
+    assert 0 < report["first_token"]["p50_ms"] <= report["total"]["p50_ms"]
+    assert report["mean_completion_tokens"] == 5 and report["mean_prompt_tokens"] > 100  # passages were in it
+    assert "sk-secret" not in result.output

@@ -74,3 +74,25 @@ def test_a_long_conversation_never_exceeds_the_models_window(kb_data_dir, tmp_pa
     # A prompt past the window would have failed in llama.cpp and fallen back to `extractive`.
     assert body["provider"] == "local" and body["degraded"] is False
     assert 0 < body["usage"]["input_tokens"] <= 512 - 160
+
+
+def test_history_summary_with_the_real_model_keeps_the_prompt_in_the_window(kb_data_dir, tmp_path):
+    """HISTORY_SUMMARY: the local model folds what leaves the window into a summary, recorded as usage."""
+    import shutil
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(kb_data_dir, data_dir)
+    with running_app(data_dir, llm_provider="local", max_context_length=512, max_history_messages=2,
+                     history_summary=True) as client:
+        conversation = {"conversation_id": "summarised"}
+        for question in ("What is the RPO for conversations?", "How do I roll back a Kubernetes deployment?",
+                         "What is the maximum size of a Lambda container image?"):
+            body = client.post("/chat", json={"message": question, **conversation}).json()
+            assert body["provider"] == "local" and 0 < body["usage"]["input_tokens"] <= 512 - 160
+        services = client.app.state.services
+        state = client.portal.call(services.graph.aget_state, {"configurable": {"thread_id": "summarised"}}).values
+        calls = services.usage._execute("SELECT count(*) FROM llm_usage WHERE conversation_id = 'summarised' "
+                                        "AND outcome = 'answered'")[0][0]
+    # Two messages stay verbatim; the four before them went into the summary, two at a time.
+    assert state["summarized"] == 4 and len(state["summary"]) > 20
+    assert calls == 3 + 2  # three answers and two summaries, all in the usage ledger

@@ -14,6 +14,32 @@ def test_archive_and_delete_select_by_the_last_turn(tmp_path):
     assert registry.stale("archived", 90, now=now) == ["old"]
     registry.record_turn("idle", at=now)  # a new turn makes it active again
     assert registry.get("idle") | {"created_at": 0} == {"id": "idle", "status": "active", "created_at": 0,
-                                                        "updated_at": now, "turns": 2}
+                                                        "updated_at": now, "turns": 2, "owner": "local"}
     assert registry.stats()["by_status"] == {"active": {"conversations": 2, "turns": 3},
                                             "archived": {"conversations": 1, "turns": 1}}
+
+
+def test_a_conversation_belongs_to_whoever_claimed_it_first(tmp_path):
+    registry = ConversationRegistry(f"sqlite:///{tmp_path / 'c.sqlite'}")
+    assert registry.claim("c1", "alice") and registry.claim("c1", "alice")
+    assert not registry.claim("c1", "bob")
+    registry.record_turn("c1", "bob")  # a turn never changes the owner
+    assert registry.get("c1", owner="bob") is None and registry.get("c1", owner="alice")["turns"] == 1
+    assert registry.list(owner="bob") == [] and [c["id"] for c in registry.list(owner="alice")] == ["c1"]
+    assert not registry.archive_one("c1", owner="bob") and registry.archive_one("c1", owner="alice")
+    assert registry.stats(owner="bob")["conversations"] == 0
+    assert registry.stats(owner="alice")["by_status"]["archived"] == {"conversations": 1, "turns": 1}
+
+
+def test_a_registry_from_before_owners_gains_the_column(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE conversations (id TEXT PRIMARY KEY, status TEXT NOT NULL DEFAULT 'active', "
+                   "created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL, "
+                   "turns INTEGER NOT NULL DEFAULT 0)")
+        db.execute("INSERT INTO conversations VALUES ('old', 'active', 1.0, 2.0, 3)")
+    registry = ConversationRegistry(f"sqlite:///{path}")
+    assert registry.get("old")["owner"] == "local" and registry.claim("old", "local")
+    ConversationRegistry(f"sqlite:///{path}").close()  # opening again is a no-op
