@@ -5,7 +5,8 @@
 
 Events: `metadata` (conversation id, route), `token` (answer text as the model writes
 it), `restart` (the provider failed mid-answer: discard the tokens so far, another
-provider starts over), `sources`, `final` (the whole response), or `error`.
+provider starts over), `approval_required` (a tool call waits for a person's decision:
+`POST /conversations/{id}/approve`), `sources`, `final` (the whole response), or `error`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessageChunk, HumanMessage
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command
 
 from app import metrics
 from app.conversations import LOCAL_OWNER, ConversationRegistry
@@ -93,6 +95,26 @@ def turn_lock(conversation_id: str) -> asyncio.Lock:
     return lock
 
 
+async def pending_approval(graph: CompiledStateGraph, conversation_id: str) -> dict[str, Any] | None:
+    """The tool call of this conversation that waits for a person's decision, if any."""
+    snapshot = await graph.aget_state({"configurable": {"thread_id": conversation_id}})
+    for task in snapshot.tasks if snapshot else ():
+        for pending in task.interrupts:
+            return pending.value
+    return None
+
+
+def approval_pending_error(pending: dict[str, Any]) -> ApiError:
+    return ApiError(409, "approval_pending",
+                    f"{pending.get('reason', 'a tool call waits for approval')}: approve or reject it first "
+                    "(POST /conversations/{id}/approve)", pending)
+
+
+def nothing_to_approve_error(conversation_id: str) -> ApiError:
+    return ApiError(409, "nothing_to_approve",
+                    f"conversation {conversation_id!r} has no tool call waiting for approval")
+
+
 async def stream_turn(
     graph: CompiledStateGraph,
     message: str,
@@ -100,10 +122,15 @@ async def stream_turn(
     gate: ModelGate | None = None,
     registry: ConversationRegistry | None = None,
     owner: str = LOCAL_OWNER,
+    *,
+    decision: dict[str, Any] | None = None,
 ) -> AsyncIterator[ChatEvent]:
     """Run one turn and yield its events; failures end the stream with an `error` event.
 
-    The caller has claimed the conversation for `owner` (`claim_conversation`).
+    The caller has claimed the conversation for `owner` (`claim_conversation`). With a
+    `decision` (`{"approved": bool, "comment": ...}`), the turn resumes the tool call that
+    waits for approval instead of taking a new message; while one waits, new messages are
+    refused (`approval_pending`), so a production deployment is never silently dropped.
 
     With a `gate`, the turn first waits for its model slot (LLM_RATE_LIMIT), or ends at
     once with an `overloaded` error when LLM_MAX_QUEUE turns are already waiting.
@@ -111,7 +138,15 @@ async def stream_turn(
     try:
         async with gate.turn() if gate is not None else nullcontext():
             async with turn_lock(conversation_id):
-                async for event in _stream_turn(graph, message, conversation_id):
+                pending = await pending_approval(graph, conversation_id)
+                if (decision is None) != (pending is None):
+                    error = (approval_pending_error(pending) if pending is not None
+                             else nothing_to_approve_error(conversation_id))
+                    yield ChatEvent("error", error_body(error.code, error.message, error.details))
+                    return
+                run_input: Any = ({"messages": [HumanMessage(message)]} if decision is None
+                                  else Command(resume={**decision, "by": owner}))
+                async for event in _stream_turn(graph, run_input, conversation_id):
                     if event.event == "final" and registry is not None:
                         await asyncio.to_thread(registry.record_turn, conversation_id, owner)
                     yield event
@@ -119,14 +154,14 @@ async def stream_turn(
         yield ChatEvent("error", error_body("overloaded", str(exc), {"retry_after": exc.retry_after}))
 
 
-async def _stream_turn(graph: CompiledStateGraph, message: str, conversation_id: str) -> AsyncIterator[ChatEvent]:
+async def _stream_turn(graph: CompiledStateGraph, run_input: Any, conversation_id: str) -> AsyncIterator[ChatEvent]:
     config = {"configurable": {"thread_id": conversation_id}}
     streamed_tokens = 0
     state: dict[str, Any] = {}
     answered = False
     try:
         async for mode, payload in graph.astream(
-            {"messages": [HumanMessage(message)]},
+            run_input,
             config,
             stream_mode=["updates", "messages", "values", "custom"],
             durability=TURN_DURABILITY,
@@ -139,6 +174,11 @@ async def _stream_turn(graph: CompiledStateGraph, message: str, conversation_id:
                 for node, update in payload.items():
                     if node == "route" or (node == "guard_input" and (update or {}).get("route") == "blocked"):
                         yield ChatEvent("metadata", {"conversation_id": conversation_id, "route": update["route"]})
+                    elif node == "__interrupt__":
+                        # A tool call waits for approval: the run ends here, checkpointed.
+                        answered = True
+                        for event in _approval_events(update[0].value, conversation_id):
+                            yield event
                     elif node == "guard_output":
                         # The answer is final: send it now, not after the nodes that follow it.
                         answered = True
@@ -163,6 +203,17 @@ async def _stream_turn(graph: CompiledStateGraph, message: str, conversation_id:
             yield event
 
 
+def _approval_events(pending: dict[str, Any], conversation_id: str) -> list[ChatEvent]:
+    answer = (f"{pending['reason']}: it runs once approved. Approve or reject it with "
+              f"POST /conversations/{conversation_id}/approve.")
+    response = ChatResponse(conversation_id=conversation_id, answer=answer, sources=[], route="tool",
+                            provider="tool", usage={}, pending_approval=pending,
+                            tool={"tool": pending["tool"], "arguments": pending["arguments"], "ok": False,
+                                  "outcome": "pending_approval"})
+    return [ChatEvent("approval_required", pending), ChatEvent("token", {"text": answer}),
+            ChatEvent("sources", {"sources": []}), ChatEvent("final", response.model_dump())]
+
+
 def _answer_events(state: dict[str, Any], conversation_id: str, streamed_tokens: int) -> list[ChatEvent]:
     response = response_from_state(conversation_id, state)
     metrics.ANSWERS.labels(response.provider, str(response.degraded).lower()).inc()
@@ -182,16 +233,19 @@ async def run_turn(
     gate: ModelGate | None = None,
     registry: ConversationRegistry | None = None,
     owner: str = LOCAL_OWNER,
+    *,
+    decision: dict[str, Any] | None = None,
 ) -> ChatResponse:
-    """The whole turn at once (for `POST /chat`); an `error` event becomes a 500 (503 when overloaded)."""
+    """The whole turn at once (`POST /chat`, an approval); an `error` event becomes its status."""
     response = None
     # Read to the end: the turn's last nodes (the history summary) run after its answer.
-    async for event in stream_turn(graph, message, conversation_id, gate, registry, owner):
+    async for event in stream_turn(graph, message, conversation_id, gate, registry, owner, decision=decision):
         if event.event == "error":
             error = event.data["error"]
             if error["code"] == "overloaded":
                 raise overloaded_error(Overloaded(error["details"]["retry_after"]))
-            raise ApiError(500, error["code"], error["message"])
+            status = 409 if error["code"] in ("approval_pending", "nothing_to_approve") else 500
+            raise ApiError(status, error["code"], error["message"], error.get("details"))
         if event.event == "final":
             response = ChatResponse.model_validate(event.data)
     if response is None:

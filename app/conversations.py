@@ -117,6 +117,14 @@ class ConversationRegistry:
             "latest_turn": max((r[4] for r in rows), default=None),
         }
 
+    def started_per_day(self, since: float) -> dict[str, int]:
+        """Conversations started per UTC day since a time."""
+        days: dict[str, int] = {}
+        for (created,) in self._db.execute("SELECT created_at FROM conversations WHERE created_at >= ?", (since,)):
+            day = dt.datetime.fromtimestamp(created, dt.UTC).date().isoformat()
+            days[day] = days.get(day, 0) + 1
+        return dict(sorted(days.items()))
+
     def close(self) -> None:
         self._db.close()
 

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from langserve import add_routes
 
-from app.api import chat, conversations, health, metrics
+from app.api import admin, chat, conversations, health, metrics
 from app.api.deps import get_owner
 from app.conversation import claim_conversation, new_conversation_id
 from app.errors import install_error_handlers
@@ -91,6 +91,7 @@ def create_app(
     app.include_router(conversations.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(admin.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     return app
 

@@ -18,6 +18,7 @@ from typing import Any
 from langgraph.graph.state import CompiledStateGraph
 
 import prompts
+from app import metrics
 from app.cache import build_response_cache
 from app.conversations import ConversationRegistry
 from app.embeddings import MiniLMEmbeddings, build_embeddings
@@ -33,11 +34,24 @@ from app.retrieval import (
 )
 from app.retrieval.naming import DocumentNames
 from app.settings import Settings
+from app.tool_calls import ToolCallLedger
 from app.usage import UsageLedger
 from graphs.builder import build_graph
 from graphs.context import ChatDependencies
 from graphs.routing import EmbeddingRouter
-from tools.registry import ToolRegistry
+from tools.registry import ToolOutcome, ToolRegistry
+
+
+def tool_call_recorder(ledger: ToolCallLedger):
+    """Every tool call to the ledger and the metrics."""
+
+    def record(outcome: ToolOutcome, conversation_id: str | None) -> None:
+        metrics.TOOL_CALLS.labels(outcome.tool, outcome.outcome).inc()
+        metrics.TOOL_DURATION.labels(outcome.tool).observe(outcome.duration_ms / 1000)
+        ledger.record(outcome.tool, outcome.arguments, outcome.outcome, outcome.duration_ms, outcome.error,
+                      conversation_id)
+
+    return record
 
 
 @dataclass
@@ -53,6 +67,14 @@ class Services:
     gate: ModelGate | None = None  # LLM_RATE_LIMIT / LLM_MAX_QUEUE
     usage: UsageLedger | None = None
     conversations: ConversationRegistry | None = None
+    tool_calls: ToolCallLedger | None = None
+
+    def reload_tools(self) -> list[str]:
+        """Load the enabled tool set again; the router and the tool-calling model follow."""
+        tools = self.dependencies.tools
+        names = tools.reload()
+        self.dependencies.router.set_tool_examples({tool.name: tool.examples for tool in tools})
+        return names
 
 
 def build_dependencies(settings: Settings, *, parts: dict | None = None) -> ChatDependencies:
@@ -66,20 +88,22 @@ def build_dependencies(settings: Settings, *, parts: dict | None = None) -> Chat
     replica = build_embedded_store(settings, embeddings) if uses_replica(settings) else None
     ledger = UsageLedger.from_settings(settings)
     models = build_chat_models(settings, embeddings, ledger.arecord)
-    tools = ToolRegistry.from_modules()
+    tool_calls = ToolCallLedger(settings.ledger_url)
+    tools = ToolRegistry.from_settings(settings, on_call=tool_call_recorder(tool_calls))
     router = EmbeddingRouter(
         embeddings,
         prompts.route_examples(),
         {tool.name: tool.examples for tool in tools},
     )
     if parts is not None:
-        parts.update(embeddings=embeddings, store=store, replica=replica, models=models, ledger=ledger)
+        parts.update(embeddings=embeddings, store=store, replica=replica, models=models, ledger=ledger,
+                     tool_calls=tool_calls)
     return ChatDependencies(
         retriever=build_retriever(settings, store, replica),
         chat_model=models.chain,
         router=router,
         tools=tools,
-        tool_calling_model=models.primary.bind_tools(tools.langchain_tools()) if models.supports_tools else None,
+        tool_calling_model=models.primary if models.supports_tools else None,
         count_tokens=models.count_tokens,
         max_history_messages=settings.max_history_messages,
         summarize_history=settings.history_summary,
@@ -119,6 +143,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             gate=ModelGate(settings.llm_rate_limit, settings.llm_max_queue),
             usage=parts["ledger"],
             conversations=registry,
+            tool_calls=parts["tool_calls"],
         )
     parts["ledger"].close()
+    parts["tool_calls"].close()
     registry.close()

@@ -42,6 +42,15 @@ class ChatResponse(BaseModel):
     cached: bool = False  # answered from the response cache
     usage: Usage
     tool: dict[str, Any] | None = None
+    # A tool call waiting for a person's decision: {"tool", "arguments", "reason"}.
+    pending_approval: dict[str, Any] | None = None
+
+
+class ApprovalRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    approved: bool
+    comment: str | None = Field(default=None, max_length=500)
 
 
 class Conversation(BaseModel):
@@ -72,3 +81,9 @@ class ConversationStats(BaseModel):
     mean_turns: float
     oldest: float | None
     latest_turn: float | None
+
+
+class ApprovalFrame(ApprovalRequest):
+    """A WebSocket frame that decides on a tool call waiting for approval."""
+
+    conversation_id: str = Field(pattern=CONVERSATION_ID_PATTERN)

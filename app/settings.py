@@ -131,6 +131,11 @@ class Settings(BaseSettings):
         """Where conversations live: DATABASE_URL, or a SQLite file under DATA_DIR."""
         return self.database_url or f"sqlite:///{self.data_dir / 'checkpoints.sqlite'}"
 
+    @cached_property
+    def ledger_url(self) -> str:
+        """Where the usage and tool-call ledgers live: DATABASE_URL, or a SQLite file under DATA_DIR."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'usage.sqlite'}"
+
 
 def load_settings(**overrides: object) -> Settings:
     """Read the settings, turning validation errors into one readable start-up error."""

@@ -88,8 +88,7 @@ class UsageLedger:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> UsageLedger:
-        url = settings.database_url or f"sqlite:///{settings.data_dir / 'usage.sqlite'}"
-        return cls(url, parse_prices(settings.llm_prices))
+        return cls(settings.ledger_url, parse_prices(settings.llm_prices))
 
     def _execute(self, sql: str, params: tuple = ()) -> list[tuple]:
         return self._db.execute(sql, params)
@@ -135,6 +134,12 @@ class UsageLedger:
         )
         return [{"provider": p, "model": m, "calls": int(n), "total_tokens": int(t or 0), "cost_usd": float(c or 0)}
                 for p, m, n, t, c in rows]
+
+    def latencies(self, first_day: str, last_day: str) -> list[float]:
+        """Latency (ms) of every answered call on those days (UTC)."""
+        rows = self._execute("SELECT latency_ms FROM llm_usage WHERE day >= ? AND day <= ? AND outcome = 'answered'",
+                             (first_day, last_day))
+        return [float(r[0]) for r in rows]
 
     def close(self) -> None:
         self._db.close()

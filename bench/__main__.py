@@ -13,7 +13,7 @@ import sys
 
 os.environ.setdefault("LANGSMITH_TRACING", "false")
 
-from bench import answers, gateway_overhead, ingestion, memory, queue, scale, search  # noqa: E402
+from bench import answers, gateway_overhead, ingestion, memory, queue, routing, scale, search  # noqa: E402
 
 BENCHMARKS = {
     "gateway": gateway_overhead.run,
@@ -23,6 +23,7 @@ BENCHMARKS = {
     "answers": answers.run,
     "memory": memory.run,
     "queue": queue.run,
+    "routing": routing.run,
 }
 
 

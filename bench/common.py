@@ -50,6 +50,7 @@ def indexed_data_dir() -> Path:
     from app.embeddings import MiniLMEmbeddings
     from app.ingestion import index_directory
     from app.retrieval import build_vector_store
+    from app.retrieval.knowledge_graph import KnowledgeGraph, graph_path
     from app.settings import Settings
 
     data_dir = Path(tempfile.mkdtemp(prefix="chatbot-bench-"))
@@ -57,6 +58,9 @@ def indexed_data_dir() -> Path:
     store = build_vector_store(Settings(data_dir=data_dir), MiniLMEmbeddings())
     index_directory(store, KNOWLEDGE_BASE)
     store.close()
+    graph = KnowledgeGraph(graph_path(data_dir))
+    graph.sync_directory(KNOWLEDGE_BASE)
+    graph.close()
     return data_dir
 
 

@@ -7,10 +7,13 @@ ingestion names them: the file path under the knowledge base, without its suffix
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 DATASETS_DIR = Path(__file__).parent / "datasets"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -21,18 +24,34 @@ class EvalExample:
     relevant_doc_ids: tuple[str, ...]
 
 
-def load_dataset(name: str = "sample_kb") -> list[EvalExample]:
-    """The examples of `evals/datasets/<name>.jsonl`; a malformed line names its number."""
+def _read_rows(name: str, build: Callable[[dict], T]) -> list[T]:
+    """One item per line of `evals/datasets/<name>.jsonl`; a malformed line names its number."""
     path = DATASETS_DIR / f"{name}.jsonl"
-    examples = []
+    items = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-            examples.append(
-                EvalExample(row["id"], row["question"], row["reference_answer"], tuple(row["relevant_doc_ids"]))
-            )
+            items.append(build(json.loads(line)))
         except (ValueError, KeyError) as exc:
-            raise ValueError(f"{path}:{number}: not a valid example ({exc})") from None
-    return examples
+            raise ValueError(f"{path}:{number}: not a valid item ({exc})") from None
+    return items
+
+
+def load_dataset(name: str = "sample_kb") -> list[EvalExample]:
+    """The questions of `evals/datasets/<name>.jsonl` with their reference answers and documents."""
+    return _read_rows(name, lambda row: EvalExample(row["id"], row["question"], row["reference_answer"],
+                                                    tuple(row["relevant_doc_ids"])))
+
+
+@dataclass(frozen=True)
+class RoutingCase:
+    message: str
+    route: str  # knowledge, tool, direct
+    tool: str | None = None
+    args: dict | None = None
+
+
+def load_routing_cases(name: str = "routing") -> list[RoutingCase]:
+    """The messages of `evals/datasets/<name>.jsonl` with the route (and tool call) each should take."""
+    return _read_rows(name, lambda row: RoutingCase(row["message"], row["route"], row.get("tool"), row.get("args")))

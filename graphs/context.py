@@ -25,7 +25,7 @@ class ChatDependencies:
     chat_model: Runnable  # the primary model with its fallbacks, ending in `extractive`
     router: EmbeddingRouter
     tools: ToolRegistry
-    # The primary model with the tools bound, when it supports tool calling (OpenAI, Azure).
+    # The primary model, when it supports tool calling (OpenAI, Azure); tools are bound per call.
     tool_calling_model: BaseChatModel | None = None
     count_tokens: Callable[[str], int] = lambda text: len(text) // 4 + 1
     max_history_messages: int = 6

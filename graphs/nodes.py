@@ -8,7 +8,8 @@ from typing import Any
 
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from langgraph.config import get_stream_writer
+from langgraph.config import get_config, get_stream_writer
+from langgraph.types import interrupt
 
 import prompts
 from app.cache import cache_key
@@ -70,7 +71,8 @@ async def route(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
     question = latest_question(state)
     if deps.tool_calling_model is not None:
         try:
-            decision = await deps.tool_calling_model.ainvoke(
+            # Bound per call: the enabled tools can be reloaded while the service runs.
+            decision = await deps.tool_calling_model.bind_tools(deps.tools.langchain_tools()).ainvoke(
                 [SystemMessage(prompts.load("router")), HumanMessage(question)]
             )
         except Exception as exc:  # the model is down: the embedding router still routes
@@ -106,8 +108,27 @@ async def retrieve(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
 
 
 async def call_tool(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
+    """Run the chosen tool; a call that needs approval first waits for a person's decision.
+
+    `interrupt` checkpoints the turn and ends the run; the decision resumes it here
+    (`Command(resume={"approved": ..., "by": ..., "comment": ...})`), after a restart too.
+    Nothing before the interrupt has side effects, since the node runs again on resume.
+    """
     call = state.get("tool_call") or {}
-    outcome = await deps.tools.run(call.get("name", ""), call.get("args", {}))
+    name, arguments = call.get("name", ""), call.get("args", {})
+    conversation_id = get_config().get("configurable", {}).get("thread_id")
+    reason = deps.tools.approval_reason(name, arguments)
+    if reason is None:
+        outcome = await deps.tools.run(name, arguments, conversation_id=conversation_id)
+        return {"tool_result": outcome.as_dict()}
+    decision = interrupt({"tool": name, "arguments": arguments, "reason": reason})
+    decided_by = str(decision.get("by") or "unknown") if isinstance(decision, dict) else "unknown"
+    if isinstance(decision, dict) and decision.get("approved") is True:
+        outcome = await deps.tools.run(name, arguments, conversation_id=conversation_id, decided_by=decided_by)
+    else:
+        comment = decision.get("comment") if isinstance(decision, dict) else None
+        outcome = await deps.tools.reject(name, arguments, decided_by=decided_by, comment=comment,
+                                          conversation_id=conversation_id)
     return {"tool_result": outcome.as_dict()}
 
 
@@ -123,11 +144,11 @@ def _passages(documents: list[Document]) -> list[prompts.Passage]:
 
 def _tool_text(result: dict[str, Any]) -> str:
     """A tool outcome as the line the model reads (and the extractive model quotes)."""
+    value = result.get("result")
+    if isinstance(value, dict) and "summary" in value:  # a rejected call has one too
+        return str(value["summary"])
     if not result.get("ok"):
         return f"The tool failed: {result.get('error')}"
-    value = result.get("result")
-    if isinstance(value, dict) and "summary" in value:
-        return str(value["summary"])
     return json.dumps(value, default=str)
 
 

@@ -34,22 +34,32 @@ class EmbeddingRouter:
     ):
         self._embeddings = embeddings
         self.min_score = min_score
-        labels: list[tuple[str, str | None]] = []
+        self._route_labels: list[tuple[str, str | None]] = []
         texts: list[str] = []
         for route, examples in route_examples.items():
-            labels += [(route, None)] * len(examples)
+            self._route_labels += [(route, None)] * len(examples)
             texts += examples
-        for tool, examples in (tool_examples or {}).items():
+        self._route_matrix = np.asarray(embeddings.embed_documents(texts), dtype=np.float32)
+        self.set_tool_examples(tool_examples or {})
+
+    def set_tool_examples(self, tool_examples: dict[str, list[str]]) -> None:
+        """Route to these tools from now on (the enabled set was reloaded)."""
+        labels = list(self._route_labels)
+        texts: list[str] = []
+        for tool, examples in tool_examples.items():
             labels += [("tool", tool)] * len(examples)
             texts += examples
-        self._labels = labels
-        self._matrix = np.asarray(embeddings.embed_documents(texts), dtype=np.float32)
+        matrix = self._route_matrix
+        if texts:
+            matrix = np.vstack([matrix, np.asarray(self._embeddings.embed_documents(texts), dtype=np.float32)])
+        self._table = (labels, matrix)  # one assignment: a decision sees the old table or the new
 
     def decide(self, message: str) -> RouteDecision:
         vector = np.asarray(self._embeddings.embed_query(message), dtype=np.float32)
-        scores = self._matrix @ vector
+        labels, matrix = self._table
+        scores = matrix @ vector
         best = int(np.argmax(scores))
-        route, tool = self._labels[best]
+        route, tool = labels[best]
         score = float(scores[best])
         if score < self.min_score:  # nothing alike: the knowledge base is the safe default
             return RouteDecision(KNOWLEDGE, None, score)

@@ -23,15 +23,19 @@ def embeddings():
 
 @pytest.fixture(scope="session")
 def kb_data_dir(tmp_path_factory, embeddings) -> Path:
-    """A DATA_DIR whose index holds the sample knowledge base (built once per session)."""
+    """A DATA_DIR whose index and knowledge graph hold the sample knowledge base (built once per session)."""
     from app.ingestion import index_directory
     from app.retrieval import build_vector_store
+    from app.retrieval.knowledge_graph import KnowledgeGraph, graph_path
     from app.settings import Settings
 
     data_dir = tmp_path_factory.mktemp("kb-data")
     store = build_vector_store(Settings(data_dir=data_dir), embeddings)
     index_directory(store, KNOWLEDGE_BASE)
     store.close()
+    graph = KnowledgeGraph(graph_path(data_dir))
+    graph.sync_directory(KNOWLEDGE_BASE)
+    graph.close()
     return data_dir
 
 

@@ -11,7 +11,8 @@ the next behaviour from `plan` (then `default`):
 - `drop`: streams a few tokens of the answer, then closes the connection mid-stream.
 
 Requests that offer tools (the service's router) are answered "knowledge" apart from the
-plan, or with a 500 when `fail_routing` is set.
+plan, with a call of `tool_call` (`{"name", "arguments"}`) when it is set, or with a 500
+when `fail_routing` is set; `offered_tools` records the tool names each offered.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class Peer:
     requests: list[tuple[float, str, str]] = field(default_factory=list)  # (time, path, behaviour)
     fail_routing: bool = False  # answer the router's tool-calling requests with 500s
     routing_requests: list[str] = field(default_factory=list)
+    tool_call: dict | None = None  # the router's requests choose this tool: {"name", "arguments"}
+    offered_tools: list[list[str]] = field(default_factory=list)
     url: str = ""
 
     def behaviours(self) -> list[str]:
@@ -63,6 +66,31 @@ def _chunk(content: str | None = None, finish: str | None = None, usage: dict | 
     return f"data: {json.dumps(body)}\n\n"
 
 
+def _tool_call_response(call: dict, stream: bool):
+    """The model chooses a tool: OpenAI's `tool_calls`, whole or as a stream."""
+    function = {"name": call["name"], "arguments": json.dumps(call["arguments"])}
+    tool_call = {"id": "call_peer", "type": "function", "function": function}
+    if not stream:
+        return JSONResponse({
+            "id": "chatcmpl-peer", "object": "chat.completion", "created": int(time.time()), "model": "peer-model",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": None, "tool_calls": [tool_call]},
+                         "finish_reason": "tool_calls"}],
+            "usage": {"prompt_tokens": 50, "completion_tokens": 10, "total_tokens": 60},
+        })
+
+    def chunk(delta: dict, finish: str | None = None) -> str:
+        body = {"id": "chatcmpl-peer", "object": "chat.completion.chunk", "created": int(time.time()),
+                "model": "peer-model", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        return f"data: {json.dumps(body)}\n\n"
+
+    async def events():
+        yield chunk({"role": "assistant", "tool_calls": [{"index": 0, **tool_call}]})
+        yield chunk({}, "tool_calls")
+        yield "data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
 def build_app(peer: Peer) -> FastAPI:
     app = FastAPI()
 
@@ -71,6 +99,9 @@ def build_app(peer: Peer) -> FastAPI:
         if body.get("tools"):  # the service's tool-calling router: answered apart from the plan
             behaviour = "500" if peer.fail_routing else "route"
             peer.routing_requests.append(behaviour)
+            peer.offered_tools.append([t["function"]["name"] for t in body["tools"]])
+            if behaviour == "route" and peer.tool_call is not None:
+                return _tool_call_response(peer.tool_call, bool(body.get("stream")))
         else:
             behaviour = peer.plan.pop(0) if peer.plan else peer.default
             peer.requests.append((time.monotonic(), request.url.path, behaviour))

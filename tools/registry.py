@@ -5,24 +5,48 @@ the runbook's format: a JSON-schema type per parameter plus `required` and `enum
 The registry checks each module, builds a pydantic model from its parameters so every
 call is validated before it runs, runs calls with a timeout, and turns every failure
 into a `ToolOutcome` error that the graph can tell the user about.
+
+Optional parts of a tool module:
+- `configure(settings)`: called when the service loads the tool (open a database, a graph);
+- `extract_arguments(message)`: arguments from plain language, for models without tool calling;
+- `TOOL_SPEC["approval"]`: argument values that need a person's approval before the call
+  runs (`{"environment": ["production"]}`), and `on_rejected(arguments, decided_by, comment)`
+  to record a rejected request.
+
+The enabled set is `DATA_DIR/tools.json` (`chatbot tools register` adds to it), or the
+built-in tools; `reload()` reads it again (`POST /admin/tools/reload`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import hashlib
 import importlib
+import importlib.util
 import inspect
+import json
+import logging
+import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
 from langchain_core.tools import StructuredTool
 from pydantic import BaseModel, Field, ValidationError, create_model
 
-DEFAULT_MODULES = ("tools.calculator",)
+log = logging.getLogger("chatbot.tools")
+BUILTIN_MODULES = ("tools.calculator", "tools.knowledge_graph", "tools.deploy", "tools.analytics")
+DEFAULT_MODULES = BUILTIN_MODULES
 DEFAULT_TIMEOUT_SECONDS = 10.0
+ENABLED_FILE = "tools.json"
+TOOLS_DIR = Path(__file__).resolve().parent
+# Who approved the call that is running (tools that record it read this).
+approved_by: contextvars.ContextVar[str | None] = contextvars.ContextVar("approved_by", default=None)
 _JSON_TYPES: dict[str, type] = {
     "string": str,
     "integer": int,
@@ -45,6 +69,8 @@ class ToolOutcome:
     result: Any = None
     error: str | None = None
     duration_ms: float = 0.0
+    # success, unknown_tool, invalid_arguments, timeout, error, rejected
+    outcome: str = "success"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -54,7 +80,12 @@ class ToolOutcome:
             "result": self.result,
             "error": self.error,
             "duration_ms": self.duration_ms,
+            "outcome": self.outcome,
         }
+
+
+# Receives every call's outcome and conversation id (the tool-call ledger, metrics).
+OnCall = Callable[[ToolOutcome, str | None], None]
 
 
 def _arguments_model(name: str, parameters: dict[str, dict[str, Any]]) -> type[BaseModel]:
@@ -84,6 +115,16 @@ class RegisteredTool:
     timeout_seconds: float
     examples: list[str] = field(default_factory=list)
     extract_arguments: Callable[[str], dict[str, Any] | None] | None = None
+    approval: dict[str, list[Any]] = field(default_factory=dict)
+    on_rejected: Callable[..., Any] | None = None
+    module: str = ""
+
+    def approval_reason(self, arguments: dict[str, Any]) -> str | None:
+        """Why this call needs a person's approval (None: it does not)."""
+        for param, values in self.approval.items():
+            if arguments.get(param) in values:
+                return f"{self.name} with {param}={arguments[param]} needs approval"
+        return None
 
     @classmethod
     def from_module(cls, module: ModuleType) -> RegisteredTool:
@@ -99,6 +140,9 @@ class RegisteredTool:
             raise ToolSpecError(
                 f"{name}: spec parameters {sorted(spec['parameters'])} != function {sorted(signature)}"
             )
+        approval = spec.get("approval", {})
+        if not isinstance(approval, dict) or not set(approval) <= set(spec["parameters"]):
+            raise ToolSpecError(f"{name}: approval must map parameters to the values that need approval")
         return cls(
             name=name,
             description=spec["description"],
@@ -107,6 +151,9 @@ class RegisteredTool:
             timeout_seconds=float(spec.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)),
             examples=list(spec.get("examples", [])),
             extract_arguments=getattr(module, "extract_arguments", None),
+            approval={param: list(values) for param, values in approval.items()},
+            on_rejected=getattr(module, "on_rejected", None),
+            module=module.__name__,
         )
 
     def as_langchain_tool(self) -> StructuredTool:
@@ -115,21 +162,143 @@ class RegisteredTool:
         )
 
 
-class ToolRegistry:
-    """The enabled tools, by name."""
+_LOADED_MTIMES: dict[str, int] = {}  # module name -> its file's mtime when it was (re)loaded
 
-    def __init__(self, tools: list[RegisteredTool]):
+
+def _changed_since_loaded(module: ModuleType) -> bool:
+    path = getattr(module, "__file__", None)
+    return path is not None and Path(path).stat().st_mtime_ns != _LOADED_MTIMES.get(module.__name__)
+
+
+def _remember(module: ModuleType) -> ModuleType:
+    if path := getattr(module, "__file__", None):
+        _LOADED_MTIMES[module.__name__] = Path(path).stat().st_mtime_ns
+    return module
+
+
+def file_module_name(path: Path) -> str:
+    """The module name of a tool file outside this package (two files never share one)."""
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
+    return f"chatbot_tool_{path.stem}_{digest}"
+
+
+def load_tool_module(ref: str, *, fresh: bool = False) -> ModuleType:
+    """A tool module by dotted name (`tools.calculator`) or file path (`tools/deploy_tool.py`).
+
+    A file in this package is imported as `tools.<name>`; a file elsewhere under its own
+    name. With `fresh`, a module whose file changed since it was loaded is loaded again
+    (a reload picks up edited code; unchanged modules keep their identity).
+    """
+    if not ref.endswith(".py"):
+        try:
+            module = importlib.import_module(ref)
+        except ImportError as exc:
+            raise ToolSpecError(f"{ref} does not import: {exc}") from exc
+        if ref not in _LOADED_MTIMES:
+            _remember(module)
+        elif fresh and _changed_since_loaded(module):
+            module = _remember(importlib.reload(module))
+        return module
+    path = Path(ref).resolve()
+    if not path.is_file():
+        raise ToolSpecError(f"no such file: {ref}")
+    if path.parent == TOOLS_DIR:
+        return load_tool_module(f"tools.{path.stem}", fresh=fresh)
+    name = file_module_name(path)
+    if name in sys.modules and not (fresh and _changed_since_loaded(sys.modules[name])):
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ToolSpecError(f"{ref} is not a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        raise ToolSpecError(f"{ref} does not import: {type(exc).__name__}: {exc}") from exc
+    return _remember(module)
+
+
+def module_ref(ref: str) -> str:
+    """How the enabled set names a module: dotted for this package, an absolute path otherwise."""
+    if ref.endswith(".py"):
+        path = Path(ref).resolve()
+        return f"tools.{path.stem}" if path.parent == TOOLS_DIR else str(path)
+    return ref
+
+
+def enabled_modules(data_dir: Path) -> list[str]:
+    """The enabled set: `DATA_DIR/tools.json`, or the built-in tools."""
+    path = data_dir / ENABLED_FILE
+    if not path.is_file():
+        return list(BUILTIN_MODULES)
+    try:
+        modules = json.loads(path.read_text(encoding="utf-8"))["enabled"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ToolSpecError(f"{path} must be {{\"enabled\": [module, ...]}}") from exc
+    return [str(m) for m in modules]
+
+
+def save_enabled_modules(data_dir: Path, modules: list[str]) -> None:
+    """Write the enabled set atomically (a reader never sees half a file)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    scratch = data_dir / f".{ENABLED_FILE}.tmp"
+    scratch.write_text(json.dumps({"enabled": modules}, indent=2) + "\n", encoding="utf-8")
+    scratch.replace(data_dir / ENABLED_FILE)
+
+
+def build_tools(modules: list[str] | tuple[str, ...], settings: Any = None, *,
+                fresh: bool = False) -> list[RegisteredTool]:
+    """Load, check and (with settings) configure each module; any error names its module."""
+    tools: dict[str, RegisteredTool] = {}
+    for ref in modules:
+        module = load_tool_module(ref, fresh=fresh)
+        tool = RegisteredTool.from_module(module)
+        if tool.name in tools:
+            raise ToolSpecError(f"two tools are named {tool.name!r} ({tools[tool.name].module}, {ref})")
+        if settings is not None and callable(getattr(module, "configure", None)):
+            module.configure(settings)
+        tools[tool.name] = tool
+    return list(tools.values())
+
+
+class ToolRegistry:
+    """The enabled tools, by name; every call validated, timed out, and reported to `on_call`."""
+
+    def __init__(self, tools: list[RegisteredTool], *, modules: list[str] | tuple[str, ...] = (),
+                 settings: Any = None, on_call: OnCall | None = None):
         self._tools = {t.name: t for t in tools}
+        self._modules = list(modules)
+        self._settings = settings
+        self.on_call = on_call
+        self._reload_lock = threading.Lock()
 
     @classmethod
-    def from_modules(cls, modules: tuple[str, ...] | list[str] = DEFAULT_MODULES) -> ToolRegistry:
-        return cls([RegisteredTool.from_module(importlib.import_module(m)) for m in modules])
+    def from_modules(cls, modules: tuple[str, ...] | list[str] = DEFAULT_MODULES, settings: Any = None,
+                     on_call: OnCall | None = None) -> ToolRegistry:
+        return cls(build_tools(modules, settings), modules=modules, settings=settings, on_call=on_call)
+
+    @classmethod
+    def from_settings(cls, settings: Any, on_call: OnCall | None = None) -> ToolRegistry:
+        """The enabled set of DATA_DIR, configured."""
+        return cls.from_modules(enabled_modules(settings.data_dir), settings, on_call)
+
+    def reload(self) -> list[str]:
+        """Read the enabled set again and load it; on any error the current set stays."""
+        with self._reload_lock:
+            modules = enabled_modules(self._settings.data_dir) if self._settings is not None else self._modules
+            tools = build_tools(modules, self._settings, fresh=True)
+            self._tools = {t.name: t for t in tools}  # one assignment: a call sees the old set or the new
+            self._modules = list(modules)
+        log.info("tools reloaded: %s", ", ".join(self.names()))
+        return self.names()
 
     def __contains__(self, name: str) -> bool:
         return name in self._tools
 
     def __iter__(self):
-        return iter(self._tools.values())
+        return iter(list(self._tools.values()))
 
     def names(self) -> list[str]:
         return sorted(self._tools)
@@ -140,28 +309,70 @@ class ToolRegistry:
     def langchain_tools(self) -> list[StructuredTool]:
         return [t.as_langchain_tool() for t in self._tools.values()]
 
-    async def run(self, name: str, arguments: dict[str, Any]) -> ToolOutcome:
+    def approval_reason(self, name: str, arguments: dict[str, Any]) -> str | None:
+        """Why this call needs approval; None when it does not, or cannot run anyway (bad arguments)."""
+        tool = self._tools.get(name)
+        if tool is None:
+            return None
+        try:
+            valid = tool.arguments.model_validate(arguments)
+        except ValidationError:
+            return None
+        return tool.approval_reason(valid.model_dump())
+
+    async def _report(self, outcome: ToolOutcome, conversation_id: str | None) -> ToolOutcome:
+        if self.on_call is not None:
+            try:
+                await asyncio.to_thread(self.on_call, outcome, conversation_id)
+            except Exception as exc:  # a ledger that is down must not fail the call
+                log.error("tool call not recorded: %s", type(exc).__name__)
+        return outcome
+
+    async def run(self, name: str, arguments: dict[str, Any], *, conversation_id: str | None = None,
+                  decided_by: str | None = None) -> ToolOutcome:
         """Validate and run one call; every failure comes back as an error outcome."""
         started = time.perf_counter()
 
-        def outcome(ok: bool, result: Any = None, error: str | None = None) -> ToolOutcome:
+        async def outcome(ok: bool, result: Any = None, error: str | None = None,
+                          kind: str = "success") -> ToolOutcome:
             elapsed = round((time.perf_counter() - started) * 1000, 2)
-            return ToolOutcome(name, arguments, ok, result, error, elapsed)
+            return await self._report(ToolOutcome(name, arguments, ok, result, error, elapsed, kind),
+                                      conversation_id)
 
         tool = self._tools.get(name)
         if tool is None:
-            return outcome(False, error=f"unknown tool {name!r}")
+            return await outcome(False, error=f"unknown tool {name!r}", kind="unknown_tool")
         try:
             valid = tool.arguments.model_validate(arguments)
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            return outcome(False, error=f"invalid arguments: {problems}")
+            return await outcome(False, error=f"invalid arguments: {problems}", kind="invalid_arguments")
+        token = approved_by.set(decided_by)
         try:
+            # The thread gets a copy of this context, so the tool can read `approved_by`.
             result = await asyncio.wait_for(
                 asyncio.to_thread(tool.function, **valid.model_dump()), tool.timeout_seconds
             )
         except TimeoutError:
-            return outcome(False, error=f"timed out after {tool.timeout_seconds:g} s")
+            return await outcome(False, error=f"timed out after {tool.timeout_seconds:g} s", kind="timeout")
         except Exception as exc:  # a tool's own error is a result for the user, not a crash
-            return outcome(False, error=f"{type(exc).__name__}: {exc}")
-        return outcome(True, result=result)
+            return await outcome(False, error=f"{type(exc).__name__}: {exc}", kind="error")
+        finally:
+            approved_by.reset(token)
+        return await outcome(True, result=result)
+
+    async def reject(self, name: str, arguments: dict[str, Any], *, decided_by: str, comment: str | None = None,
+                     conversation_id: str | None = None) -> ToolOutcome:
+        """A person said no: the tool records the rejected request (if it can); nothing runs."""
+        started = time.perf_counter()
+        tool = self._tools.get(name)
+        result: Any = None
+        if tool is not None and tool.on_rejected is not None:
+            try:
+                result = await asyncio.to_thread(tool.on_rejected, arguments, decided_by, comment)
+            except Exception as exc:
+                log.error("%s: recording the rejection failed: %s", name, type(exc).__name__)
+        reason = f"rejected by {decided_by}" + (f": {comment}" if comment else "")
+        elapsed = round((time.perf_counter() - started) * 1000, 2)
+        return await self._report(ToolOutcome(name, arguments, False, result, reason, elapsed, "rejected"),
+                                  conversation_id)

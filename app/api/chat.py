@@ -11,17 +11,19 @@ from sse_starlette import EventSourceResponse
 
 from app.api.deps import get_owner, get_services, get_ws_owner, get_ws_services
 from app.conversation import (
+    approval_pending_error,
     check_message,
     claim_conversation,
     new_conversation_id,
     overloaded_error,
+    pending_approval,
     run_turn,
     stream_turn,
 )
 from app.errors import ApiError, error_body, validation_error_code
 from app.llm.gate import Overloaded
 from app.runtime import Services
-from app.schemas import ChatRequest, ChatResponse
+from app.schemas import ApprovalFrame, ChatRequest, ChatResponse
 
 router = APIRouter(tags=["chat"])
 ServicesDep = Annotated[Services, Depends(get_services)]
@@ -53,6 +55,8 @@ async def chat_stream(request: ChatRequest, services: ServicesDep, owner: OwnerD
     _refuse_when_overloaded(services)  # while a status code can still be sent
     conversation_id = request.conversation_id or new_conversation_id()
     await claim_conversation(services.conversations, conversation_id, owner)
+    if request.conversation_id and (pending := await pending_approval(services.graph, conversation_id)):
+        raise approval_pending_error(pending)  # while a status code can still be sent
 
     async def events():
         async for event in stream_turn(services.graph, request.message, conversation_id, services.gate,
@@ -62,8 +66,11 @@ async def chat_stream(request: ChatRequest, services: ServicesDep, owner: OwnerD
     return EventSourceResponse(events(), ping=15)
 
 
-def _parse_ws_request(raw: str, max_chars: int) -> ChatRequest:
+def _parse_ws_request(raw: str, max_chars: int) -> ChatRequest | ApprovalFrame:
+    """A chat frame, or (with `approved`) a decision on a tool call waiting for approval."""
     try:
+        if '"approved"' in raw:
+            return ApprovalFrame.model_validate_json(raw)
         request = ChatRequest.model_validate_json(raw)
     except ValidationError as exc:
         status, code, message = validation_error_code(list(exc.errors()))
@@ -78,7 +85,8 @@ async def chat_websocket(
     services: Annotated[Services, Depends(get_ws_services)],
     owner: Annotated[str, Depends(get_ws_owner)],
 ) -> None:
-    """Each text frame `{"message", "conversation_id"}` gets the turn's events as JSON frames."""
+    """Each text frame `{"message", "conversation_id"}` gets the turn's events as JSON frames;
+    `{"conversation_id", "approved", "comment"}` decides on a tool call waiting for approval."""
     await websocket.accept()
     max_bytes = services.settings.max_request_bytes
     try:
@@ -93,8 +101,12 @@ async def chat_websocket(
             except ApiError as exc:
                 await websocket.send_json({"event": "error", "data": error_body(exc.code, exc.message)})
                 continue
-            async for event in stream_turn(services.graph, request.message, conversation_id, services.gate,
-                                           services.conversations, owner):
+            if isinstance(request, ApprovalFrame):
+                message, decision = "", {"approved": request.approved, "comment": request.comment}
+            else:
+                message, decision = request.message, None
+            async for event in stream_turn(services.graph, message, conversation_id, services.gate,
+                                           services.conversations, owner, decision=decision):
                 await websocket.send_json({"event": event.event, "data": event.data})
     except WebSocketDisconnect:
         return

@@ -13,11 +13,21 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.responses import PlainTextResponse
 
 from app.api.deps import get_owner, get_services
-from app.conversation import conversation_not_found, turn_lock
+from app.conversation import (
+    conversation_not_found,
+    nothing_to_approve_error,
+    overloaded_error,
+    pending_approval,
+    run_turn,
+    turn_lock,
+)
 from app.conversations import delete_conversation, read_messages, to_markdown
+from app.llm.gate import Overloaded
 from app.runtime import Services
 from app.schemas import (
     CONVERSATION_ID_PATTERN,
+    ApprovalRequest,
+    ChatResponse,
     ConversationDetail,
     ConversationList,
     ConversationStats,
@@ -98,3 +108,19 @@ async def delete_owned_conversation(conversation_id: ConversationId, services: S
         await _owned(services, conversation_id, owner)
         await delete_conversation(services.conversations, services.checkpointer, conversation_id)
     return Response(status_code=204)
+
+
+@router.post("/{conversation_id}/approve", response_model=ChatResponse)
+async def approve_tool_call(conversation_id: ConversationId, decision: ApprovalRequest, services: ServicesDep,
+                            owner: OwnerDep) -> ChatResponse:
+    """Approve or reject the tool call waiting in this conversation; the turn then completes."""
+    await _owned(services, conversation_id, owner)
+    if await pending_approval(services.graph, conversation_id) is None:
+        raise nothing_to_approve_error(conversation_id)
+    try:
+        if services.gate is not None:
+            services.gate.check()
+    except Overloaded as exc:
+        raise overloaded_error(exc) from None
+    return await run_turn(services.graph, "", conversation_id, services.gate, services.conversations, owner,
+                          decision=decision.model_dump())

@@ -14,6 +14,7 @@ from app.cli.bench import bench
 from app.cli.common import console, settings_or_exit
 from app.cli.conversations import conversations
 from app.cli.llm import context, llm, rate_limits, usage
+from app.cli.tools import tools
 
 cli = typer.Typer(help="Operate the chatbot service.", no_args_is_help=True, add_completion=False)
 for command in (index_commands.index, index_commands.add, index_commands.delete, index_commands.prepare,
@@ -24,6 +25,7 @@ cli.add_typer(index_commands.indexes, name="indexes")
 cli.add_typer(bench, name="bench")
 cli.add_typer(llm, name="llm")
 cli.add_typer(conversations, name="conversations")
+cli.add_typer(tools, name="tools")
 cli.command("rate-limits")(rate_limits)
 cli.command()(usage)
 cli.command()(context)

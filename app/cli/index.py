@@ -83,7 +83,7 @@ def index(
         fail("give exactly one of --source DIR or --embeddings DIR")
     store = _store(settings, index)
     if source is not None:
-        _index_source(settings, store, source, "indexing", sync=sync)
+        _index_source(settings, store, source, "indexing", sync=sync, graph=index is None)
         return
     with progress_bar("indexing") as (_start, advance):
         report = index_embeddings(store, embeddings, sync=sync, on_progress=advance)
@@ -91,8 +91,24 @@ def index(
     _refresh_derived(store)
 
 
-def _index_source(settings: Settings, store, source: Path, label: str, *, sync: bool = False) -> None:
-    """Index a directory into `store` with a progress bar, then report and refresh the HNSW graph."""
+def _sync_knowledge_graph(settings: Settings, source: Path, *, sync: bool) -> None:
+    """The service's knowledge graph follows its index (`query_knowledge_graph` reads it)."""
+    from app.retrieval.knowledge_graph import KnowledgeGraph, graph_path
+
+    graph = KnowledgeGraph(graph_path(settings.data_dir))
+    try:
+        report = graph.sync_directory(source, sync=sync)
+    finally:
+        graph.close()
+    removed = f", {len(report.removed)} removed" if report.removed else ""
+    console.print(f"knowledge graph: {report.entities} entities, {report.edges} relations "
+                  f"({len(report.updated)} documents read, {report.unchanged} unchanged{removed})")
+
+
+def _index_source(settings: Settings, store, source: Path, label: str, *, sync: bool = False,
+                  graph: bool = False) -> None:
+    """Index a directory into `store` with a progress bar, report, refresh the derived indexes
+    and, for the service's own index, its knowledge graph."""
     from app.ingestion import index_directory
 
     if not source.is_dir():
@@ -102,6 +118,8 @@ def _index_source(settings: Settings, store, source: Path, label: str, *, sync: 
                                  sync=sync, on_start=start, on_progress=advance)
     _print_report(report, store)
     _refresh_derived(store)
+    if graph:
+        _sync_knowledge_graph(settings, source, sync=sync)
 
 
 def add(
@@ -110,7 +128,7 @@ def add(
 ) -> None:
     """Add or update documents without touching the others."""
     settings = settings_or_exit()
-    _index_source(settings, _store(settings, index), documents, "adding")
+    _index_source(settings, _store(settings, index), documents, "adding", graph=index is None)
 
 
 def delete(
@@ -118,10 +136,17 @@ def delete(
     index: IndexOption = None,
 ) -> None:
     """Delete documents (all their chunks) by id."""
-    store = _store(settings_or_exit(), index)
+    settings = settings_or_exit()
+    store = _store(settings, index)
     ids = [d.strip() for d in doc_ids.split(",") if d.strip()]
     known = set(store.document_ids())
     removed = store.delete_documents([d for d in ids if d in known])
+    if index is None:
+        from app.retrieval.knowledge_graph import KnowledgeGraph, graph_path
+
+        graph = KnowledgeGraph(graph_path(settings.data_dir))
+        graph.remove_documents(ids)
+        graph.close()
     console.print(f"deleted {removed} chunks of {len([d for d in ids if d in known])} documents")
     for missing in (d for d in ids if d not in known):
         console.print(f"[yellow]not in the index:[/yellow] {missing}")

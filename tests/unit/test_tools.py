@@ -96,3 +96,117 @@ def test_enum_parameters_are_enforced():
     registry = ToolRegistry([RegisteredTool.from_module(_module(spec, deploy))])
     assert not run(registry.run("deploy", {"model_name": "m", "environment": "moon"})).ok
     assert run(registry.run("deploy", {"model_name": "m", "environment": "staging"})).ok
+
+
+def test_a_tool_module_is_loaded_from_a_file_and_the_enabled_set_is_saved(tmp_path):
+    from tools.registry import BUILTIN_MODULES, enabled_modules, load_tool_module, module_ref, save_enabled_modules
+
+    path = tmp_path / "echo_tool.py"
+    path.write_text("TOOL_SPEC = {'name': 'echo', 'description': 'echo', "
+                    "'parameters': {'text': {'type': 'string', 'required': True}}}\n"
+                    "def echo(text):\n    return {'summary': text}\n")
+    assert enabled_modules(tmp_path) == list(BUILTIN_MODULES)  # nothing saved: the built-ins
+    save_enabled_modules(tmp_path, ["tools.calculator", module_ref(str(path))])
+    assert enabled_modules(tmp_path) == ["tools.calculator", str(path.resolve())]
+    registry = ToolRegistry.from_modules(enabled_modules(tmp_path))
+    assert registry.names() == ["calculate", "echo"]
+    assert run(registry.run("echo", {"text": "hi"})).result == {"summary": "hi"}
+    assert module_ref("tools/deploy.py") == "tools.deploy" and load_tool_module("tools/deploy.py").TOOL_SPEC
+    with pytest.raises(ToolSpecError, match="no such file"):
+        load_tool_module(str(tmp_path / "missing.py"))
+    (tmp_path / "bad_tool.py").write_text("import no_such_package\n")
+    with pytest.raises(ToolSpecError, match="does not import"):
+        load_tool_module(str(tmp_path / "bad_tool.py"))
+
+
+def test_a_reload_that_fails_keeps_the_running_set(tmp_path):
+    from types import SimpleNamespace
+
+    from tools.registry import save_enabled_modules
+
+    settings = SimpleNamespace(data_dir=tmp_path)
+    save_enabled_modules(tmp_path, ["tools.calculator"])
+    registry = ToolRegistry.from_settings(settings)
+    save_enabled_modules(tmp_path, ["tools.calculator", "tools.calculator"])  # two tools of one name
+    with pytest.raises(ToolSpecError, match="two tools are named 'calculate'"):
+        registry.reload()
+    assert registry.names() == ["calculate"]
+    save_enabled_modules(tmp_path, ["tools.calculator", "tools.knowledge_graph"])
+    assert registry.reload() == ["calculate", "query_knowledge_graph"]
+
+
+def test_approval_is_asked_only_for_valid_calls_that_need_it():
+    registry = ToolRegistry.from_modules()
+    assert registry.approval_reason("deploy_model", {"model_name": "m", "environment": "production"})
+    assert registry.approval_reason("deploy_model", {"model_name": "m", "environment": "staging"}) is None
+    assert registry.approval_reason("deploy_model", {"model_name": 3, "environment": "production"}) is None
+    assert registry.approval_reason("nope", {}) is None
+    # Without an approver, the tool itself refuses a production deployment.
+    refused = run(registry.run("deploy_model", {"model_name": "m", "environment": "production"}))
+    assert not refused.ok and "approval" in refused.error
+
+
+def test_every_outcome_reaches_the_ledger_hook_with_its_kind():
+    seen = []
+    registry = ToolRegistry.from_modules(["tools.calculator"], on_call=lambda o, c: seen.append((o.outcome, c)))
+    run(registry.run("calculate", {"expression": "1+1"}, conversation_id="c1"))
+    run(registry.run("calculate", {"expression": "1/0"}))
+    run(registry.run("calculate", {"expression": 1}))
+    run(registry.run("nope", {}))
+    run(registry.reject("calculate", {"expression": "1+1"}, decided_by="ops", comment="no"))
+    assert seen == [("success", "c1"), ("error", None), ("invalid_arguments", None), ("unknown_tool", None),
+                    ("rejected", None)]
+
+
+def test_secrets_are_masked_in_logged_arguments():
+    from app.tool_calls import mask_secrets
+
+    masked = mask_secrets({"api_key": "abc", "query": "use sk-abcdefghijkl now", "nested": {"password": "p"},
+                           "items": ["Bearer xyz.abc"], "count": 3})
+    assert masked == {"api_key": "***", "query": "use *** now", "nested": {"password": "***"}, "items": ["***"],
+                      "count": 3}
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("Deploy churn-classifier to staging", {"model_name": "churn-classifier", "environment": "staging"}),
+        ("ship `fraud-scorer` to prod", {"model_name": "fraud-scorer", "environment": "production"}),
+        ("How do I deploy a model to Kubernetes?", None),
+        ("Deploy the model", None),
+    ],
+)
+def test_deploy_arguments_from_plain_language(message, expected):
+    from tools.deploy import extract_arguments as deploy_arguments
+
+    assert deploy_arguments(message) == expected
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("What depends on the Feature Store?", {"entity": "Feature Store", "direction": "dependents"}),
+        ("what does `fraud-scorer` rely on", {"entity": "fraud-scorer", "direction": "dependencies"}),
+        ("How is Grafana connected to Prometheus?", {"entity": "Grafana", "direction": "related"}),
+        ("How do I restore the conversation database?", None),
+    ],
+)
+def test_knowledge_graph_arguments_from_plain_language(message, expected):
+    from tools.knowledge_graph import extract_arguments as graph_arguments
+
+    assert graph_arguments(message) == expected
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("How much did we spend on the LLM today?", {"metric": "cost", "period": "today"}),
+        ("Show token usage for this month", {"metric": "token_usage", "period": "30d"}),
+        ("What are the p99 response times?", {"metric": "llm_latency", "period": "7d"}),
+        ("How do I reduce token usage?", None),
+    ],
+)
+def test_analytics_arguments_from_plain_language(message, expected):
+    from tools.analytics import extract_arguments as analytics_arguments
+
+    assert analytics_arguments(message) == expected
