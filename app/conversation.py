@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.messages import AIMessageChunk, HumanMessage
+from langgraph.constants import INTERRUPT
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
@@ -62,10 +63,17 @@ def conversation_not_found(conversation_id: str) -> ApiError:
     return ApiError(404, "conversation_not_found", f"no conversation {conversation_id!r}")
 
 
-async def claim_conversation(registry: ConversationRegistry | None, conversation_id: str, owner: str) -> None:
-    """Before a turn: the conversation is the owner's (or new, and now theirs), else 404."""
-    if registry is not None and not await asyncio.to_thread(registry.claim, conversation_id, owner):
+async def claim_conversation(registry: ConversationRegistry | None, conversation_id: str, owner: str) -> bool:
+    """Before a turn: the conversation is the owner's (or new, and now theirs), else 404.
+
+    Returns whether it is new (a new conversation has nothing waiting for approval).
+    """
+    if registry is None:
+        return False
+    claimed = await asyncio.to_thread(registry.claim, conversation_id, owner)
+    if claimed is None:
         raise conversation_not_found(conversation_id)
+    return claimed == "new"
 
 
 def response_from_state(conversation_id: str, state: dict[str, Any]) -> ChatResponse:
@@ -96,11 +104,14 @@ def turn_lock(conversation_id: str) -> asyncio.Lock:
 
 
 async def pending_approval(graph: CompiledStateGraph, conversation_id: str) -> dict[str, Any] | None:
-    """The tool call of this conversation that waits for a person's decision, if any."""
-    snapshot = await graph.aget_state({"configurable": {"thread_id": conversation_id}})
-    for task in snapshot.tasks if snapshot else ():
-        for pending in task.interrupts:
-            return pending.value
+    """The tool call of this conversation that waits for a person's decision, if any.
+
+    Read from the latest checkpoint's pending writes (cheaper than the whole state).
+    """
+    saved = await graph.checkpointer.aget_tuple({"configurable": {"thread_id": conversation_id}})
+    for _task, channel, value in (saved.pending_writes or []) if saved else ():
+        if channel == INTERRUPT and value:
+            return value[0].value
     return None
 
 
@@ -124,10 +135,12 @@ async def stream_turn(
     owner: str = LOCAL_OWNER,
     *,
     decision: dict[str, Any] | None = None,
+    new: bool = False,
 ) -> AsyncIterator[ChatEvent]:
     """Run one turn and yield its events; failures end the stream with an `error` event.
 
-    The caller has claimed the conversation for `owner` (`claim_conversation`). With a
+    The caller has claimed the conversation for `owner` (`claim_conversation`; `new` if it
+    just started, so nothing can wait for approval in it). With a
     `decision` (`{"approved": bool, "comment": ...}`), the turn resumes the tool call that
     waits for approval instead of taking a new message; while one waits, new messages are
     refused (`approval_pending`), so a production deployment is never silently dropped.
@@ -138,7 +151,7 @@ async def stream_turn(
     try:
         async with gate.turn() if gate is not None else nullcontext():
             async with turn_lock(conversation_id):
-                pending = await pending_approval(graph, conversation_id)
+                pending = None if new else await pending_approval(graph, conversation_id)
                 if (decision is None) != (pending is None):
                     error = (approval_pending_error(pending) if pending is not None
                              else nothing_to_approve_error(conversation_id))
@@ -235,11 +248,13 @@ async def run_turn(
     owner: str = LOCAL_OWNER,
     *,
     decision: dict[str, Any] | None = None,
+    new: bool = False,
 ) -> ChatResponse:
     """The whole turn at once (`POST /chat`, an approval); an `error` event becomes its status."""
     response = None
     # Read to the end: the turn's last nodes (the history summary) run after its answer.
-    async for event in stream_turn(graph, message, conversation_id, gate, registry, owner, decision=decision):
+    async for event in stream_turn(graph, message, conversation_id, gate, registry, owner, decision=decision,
+                                   new=new):
         if event.event == "error":
             error = event.data["error"]
             if error["code"] == "overloaded":

@@ -41,19 +41,21 @@ class ConversationRegistry:
         self._db.execute("CREATE INDEX IF NOT EXISTS conversations_status ON conversations (status, updated_at)")
         self._db.execute("CREATE INDEX IF NOT EXISTS conversations_owner ON conversations (owner, updated_at)")
 
-    def claim(self, conversation_id: str, owner: str, at: float | None = None) -> bool:
-        """Whether `owner` may write to this conversation: it is theirs, or new and now theirs.
+    def claim(self, conversation_id: str, owner: str, at: float | None = None) -> str | None:
+        """Whether `owner` may write to this conversation: `"new"` (it is now theirs), `"theirs"`
+        (it was), or None (another owner's).
 
         Claimed before the turn runs, so two owners racing for a new id cannot both win.
         """
         at = time.time() if at is None else at
-        self._db.execute(
+        if self._db.execute(
             "INSERT INTO conversations (id, status, created_at, updated_at, turns, owner) "
-            "VALUES (?, 'active', ?, ?, 0, ?) ON CONFLICT (id) DO NOTHING",
+            "VALUES (?, 'active', ?, ?, 0, ?) ON CONFLICT (id) DO NOTHING RETURNING id",
             (conversation_id, at, at, owner),
-        )
+        ):
+            return "new"
         rows = self._db.execute("SELECT owner FROM conversations WHERE id = ?", (conversation_id,))
-        return bool(rows) and rows[0][0] == owner
+        return "theirs" if rows and rows[0][0] == owner else None
 
     def record_turn(self, conversation_id: str, owner: str = LOCAL_OWNER, at: float | None = None) -> None:
         """A turn ended: the conversation exists, is active again, and is one turn longer."""

@@ -44,9 +44,9 @@ async def chat(request: ChatRequest, services: ServicesDep, owner: OwnerDep) -> 
     check_message(request, services.settings.max_message_chars)
     _refuse_when_overloaded(services)
     conversation_id = request.conversation_id or new_conversation_id()
-    await claim_conversation(services.conversations, conversation_id, owner)
+    new = await claim_conversation(services.conversations, conversation_id, owner)
     return await run_turn(services.graph, request.message, conversation_id, services.gate, services.conversations,
-                          owner)
+                          owner, new=new)
 
 
 @router.post("/chat/stream", response_class=EventSourceResponse)
@@ -54,13 +54,13 @@ async def chat_stream(request: ChatRequest, services: ServicesDep, owner: OwnerD
     check_message(request, services.settings.max_message_chars)
     _refuse_when_overloaded(services)  # while a status code can still be sent
     conversation_id = request.conversation_id or new_conversation_id()
-    await claim_conversation(services.conversations, conversation_id, owner)
-    if request.conversation_id and (pending := await pending_approval(services.graph, conversation_id)):
+    new = await claim_conversation(services.conversations, conversation_id, owner)
+    if not new and (pending := await pending_approval(services.graph, conversation_id)):
         raise approval_pending_error(pending)  # while a status code can still be sent
 
     async def events():
         async for event in stream_turn(services.graph, request.message, conversation_id, services.gate,
-                                       services.conversations, owner):
+                                       services.conversations, owner, new=new):
             yield {"event": event.event, "data": json.dumps(event.data)}
 
     return EventSourceResponse(events(), ping=15)
@@ -97,7 +97,7 @@ async def chat_websocket(
                     raise ApiError(413, "payload_too_large", f"frames are limited to {max_bytes} bytes")
                 request = _parse_ws_request(raw, services.settings.max_message_chars)
                 conversation_id = request.conversation_id or new_conversation_id()
-                await claim_conversation(services.conversations, conversation_id, owner)
+                new = await claim_conversation(services.conversations, conversation_id, owner)
             except ApiError as exc:
                 await websocket.send_json({"event": "error", "data": error_body(exc.code, exc.message)})
                 continue
@@ -106,7 +106,7 @@ async def chat_websocket(
             else:
                 message, decision = request.message, None
             async for event in stream_turn(services.graph, message, conversation_id, services.gate,
-                                           services.conversations, owner, decision=decision):
+                                           services.conversations, owner, decision=decision, new=new):
                 await websocket.send_json({"event": event.event, "data": event.data})
     except WebSocketDisconnect:
         return

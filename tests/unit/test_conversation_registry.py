@@ -21,8 +21,8 @@ def test_archive_and_delete_select_by_the_last_turn(tmp_path):
 
 def test_a_conversation_belongs_to_whoever_claimed_it_first(tmp_path):
     registry = ConversationRegistry(f"sqlite:///{tmp_path / 'c.sqlite'}")
-    assert registry.claim("c1", "alice") and registry.claim("c1", "alice")
-    assert not registry.claim("c1", "bob")
+    assert registry.claim("c1", "alice") == "new" and registry.claim("c1", "alice") == "theirs"
+    assert registry.claim("c1", "bob") is None
     registry.record_turn("c1", "bob")  # a turn never changes the owner
     assert registry.get("c1", owner="bob") is None and registry.get("c1", owner="alice")["turns"] == 1
     assert registry.list(owner="bob") == [] and [c["id"] for c in registry.list(owner="alice")] == ["c1"]
@@ -41,5 +41,5 @@ def test_a_registry_from_before_owners_gains_the_column(tmp_path):
                    "turns INTEGER NOT NULL DEFAULT 0)")
         db.execute("INSERT INTO conversations VALUES ('old', 'active', 1.0, 2.0, 3)")
     registry = ConversationRegistry(f"sqlite:///{path}")
-    assert registry.get("old")["owner"] == "local" and registry.claim("old", "local")
+    assert registry.get("old")["owner"] == "local" and registry.claim("old", "local") == "theirs"
     ConversationRegistry(f"sqlite:///{path}").close()  # opening again is a no-op
