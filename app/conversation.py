@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 import weakref
 from collections.abc import AsyncIterator
@@ -169,6 +170,7 @@ async def stream_turn(
 
 async def _stream_turn(graph: CompiledStateGraph, run_input: Any, conversation_id: str) -> AsyncIterator[ChatEvent]:
     config = {"configurable": {"thread_id": conversation_id}}
+    started = time.perf_counter()
     streamed_tokens = 0
     state: dict[str, Any] = {}
     answered = False
@@ -195,7 +197,7 @@ async def _stream_turn(graph: CompiledStateGraph, run_input: Any, conversation_i
                     elif node == "guard_output":
                         # The answer is final: send it now, not after the nodes that follow it.
                         answered = True
-                        for event in _answer_events({**state, **update}, conversation_id, streamed_tokens):
+                        for event in _answer_events({**state, **update}, conversation_id, streamed_tokens, started):
                             yield event
             elif mode == "custom" and isinstance(payload, dict) and "restart" in payload:
                 # The provider failed mid-answer: the client drops the tokens it has so far.
@@ -204,6 +206,8 @@ async def _stream_turn(graph: CompiledStateGraph, run_input: Any, conversation_i
             elif mode == "messages":
                 chunk, meta = payload
                 if meta.get("langgraph_node") == "generate" and isinstance(chunk, AIMessageChunk) and chunk.content:
+                    if streamed_tokens == 0:
+                        metrics.TIME_TO_FIRST_TOKEN.observe(time.perf_counter() - started)
                     streamed_tokens += 1
                     yield ChatEvent("token", {"text": chunk.content})
     except Exception as exc:
@@ -212,7 +216,7 @@ async def _stream_turn(graph: CompiledStateGraph, run_input: Any, conversation_i
             yield ChatEvent("error", error_body("internal_error", "the answer could not be completed"))
         return
     if not answered:  # a turn that ends before guard_output (a blocked message)
-        for event in _answer_events(state, conversation_id, streamed_tokens):
+        for event in _answer_events(state, conversation_id, streamed_tokens, started):
             yield event
 
 
@@ -227,12 +231,14 @@ def _approval_events(pending: dict[str, Any], conversation_id: str) -> list[Chat
             ChatEvent("sources", {"sources": []}), ChatEvent("final", response.model_dump())]
 
 
-def _answer_events(state: dict[str, Any], conversation_id: str, streamed_tokens: int) -> list[ChatEvent]:
+def _answer_events(state: dict[str, Any], conversation_id: str, streamed_tokens: int,
+                   started: float) -> list[ChatEvent]:
     response = response_from_state(conversation_id, state)
     metrics.ANSWERS.labels(response.provider, str(response.degraded).lower()).inc()
     events = []
     if streamed_tokens == 0 and response.answer:
         # Answers that no model wrote token by token (a refusal, a tool's result).
+        metrics.TIME_TO_FIRST_TOKEN.observe(time.perf_counter() - started)
         events.append(ChatEvent("token", {"text": response.answer}))
     events.append(ChatEvent("sources", {"sources": [s.model_dump() for s in response.sources]}))
     events.append(ChatEvent("final", response.model_dump()))

@@ -17,6 +17,8 @@ from app.api.deps import get_owner
 from app.conversation import claim_conversation, new_conversation_id
 from app.errors import install_error_handlers
 from app.limits import BodySizeLimit
+from app.middleware import Authenticate
+from app.observability import ObserveRequests, configure_logging
 from app.runtime import Services, open_services
 from app.schemas import CONVERSATION_ID_PATTERN
 from app.settings import Settings, load_settings
@@ -63,6 +65,7 @@ def create_app(
 ) -> FastAPI:
     """The gateway; `services_factory` lets a benchmark swap in other parts."""
     settings = settings or load_settings()
+    configure_logging(settings.log_file, settings.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -78,6 +81,13 @@ def create_app(
                 "chatbot ready: provider=%s vector_store=%s chunks=%s checkpoints=%s",
                 settings.llm_provider, settings.vector_store, chunks, settings.checkpoint_url.split(":", 1)[0],
             )
+            if await asyncio.to_thread(services.keys.keys_configured):
+                log.info("auth: API keys required on every route but /health (per key: %d requests/min, "
+                         "%d tokens/day%s)", settings.rate_limit_per_minute, settings.token_limit_per_day,
+                         ", shared through Redis" if settings.redis_url else "")
+            else:
+                log.warning("auth: local-only mode: no API keys are configured, every caller is the local owner "
+                            "(create one with `chatbot keys create --owner NAME`)")
             yield
 
     app = FastAPI(
@@ -93,6 +103,8 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(admin.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(Authenticate)
+    app.add_middleware(ObserveRequests)  # added last: runs first, so it sees every request and status
     return app
 
 

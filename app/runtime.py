@@ -19,12 +19,14 @@ from langgraph.graph.state import CompiledStateGraph
 
 import prompts
 from app import metrics
+from app.auth import KeyStore
 from app.cache import build_response_cache
 from app.conversations import ConversationRegistry
 from app.embeddings import MiniLMEmbeddings, build_embeddings
 from app.llm import ChatModels, build_chat_models
 from app.llm.gate import ModelGate
 from app.memory import open_checkpointer
+from app.rate_limits import KeyRateLimits
 from app.retrieval import (
     EmbeddedVectorStore,
     build_embedded_store,
@@ -68,6 +70,8 @@ class Services:
     usage: UsageLedger | None = None
     conversations: ConversationRegistry | None = None
     tool_calls: ToolCallLedger | None = None
+    keys: KeyStore | None = None
+    rate_limits: KeyRateLimits | None = None
 
     def reload_tools(self) -> list[str]:
         """Load the enabled tool set again; the router and the tool-calling model follow."""
@@ -130,6 +134,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     # passes, which otherwise stall a search for tens of ms once the index holds 1M chunks.
     gc.freeze()
     registry = await asyncio.to_thread(ConversationRegistry, settings.checkpoint_url)
+    keys = await asyncio.to_thread(KeyStore, settings.ledger_url)
     async with open_checkpointer(settings.checkpoint_url) as checkpointer:
         yield Services(
             settings=settings,
@@ -144,7 +149,11 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             usage=parts["ledger"],
             conversations=registry,
             tool_calls=parts["tool_calls"],
+            keys=keys,
+            rate_limits=KeyRateLimits(settings.rate_limit_per_minute, settings.token_limit_per_day,
+                                      settings.redis_url),
         )
+    keys.close()
     parts["ledger"].close()
     parts["tool_calls"].close()
     registry.close()

@@ -88,6 +88,14 @@ class Settings(BaseSettings):
         default=False, description="summarise the messages the history window lets go of (a model call after a turn)"
     )
 
+    # Per API key (not in local-only mode): shared by replicas through REDIS_URL
+    rate_limit_per_minute: int = Field(default=60, ge=1, description="requests per minute per API key")
+    token_limit_per_day: int = Field(default=1_000_000, ge=1, description="model tokens per UTC day per API key")
+
+    # Logs: JSON lines to stdout and to this file (empty: stdout only)
+    log_file: Path | None = Path("logs/chatbot.log")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
     # Caching
     enable_response_cache: bool = False
     cache_ttl: int = Field(default=3600, ge=1)

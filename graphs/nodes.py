@@ -12,8 +12,10 @@ from langgraph.config import get_config, get_stream_writer
 from langgraph.types import interrupt
 
 import prompts
+from app import metrics
 from app.cache import cache_key
 from app.llm.failover import AnswerInterrupted
+from app.observability import timed
 from graphs.budget import PromptPlan, earlier_messages, plan_turn
 from graphs.citations import resolve_citations, source_entry
 from graphs.context import ChatDependencies
@@ -100,11 +102,12 @@ async def route(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
 
 async def retrieve(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
     question = latest_question(state)
-    if named := deps.named_documents(question):
-        documents = await deps.retriever.ainvoke(question, filter={"document_ids": named})
-        if documents:
-            return {"documents": documents}
-    return {"documents": await deps.retriever.ainvoke(question)}
+    with timed("vector_search"):
+        if named := deps.named_documents(question):
+            documents = await deps.retriever.ainvoke(question, filter={"document_ids": named})
+            if documents:
+                return {"documents": documents}
+        return {"documents": await deps.retriever.ainvoke(question)}
 
 
 async def call_tool(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
@@ -119,12 +122,14 @@ async def call_tool(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
     conversation_id = get_config().get("configurable", {}).get("thread_id")
     reason = deps.tools.approval_reason(name, arguments)
     if reason is None:
-        outcome = await deps.tools.run(name, arguments, conversation_id=conversation_id)
+        with timed("tool_execution"):
+            outcome = await deps.tools.run(name, arguments, conversation_id=conversation_id)
         return {"tool_result": outcome.as_dict()}
     decision = interrupt({"tool": name, "arguments": arguments, "reason": reason})
     decided_by = str(decision.get("by") or "unknown") if isinstance(decision, dict) else "unknown"
     if isinstance(decision, dict) and decision.get("approved") is True:
-        outcome = await deps.tools.run(name, arguments, conversation_id=conversation_id, decided_by=decided_by)
+        with timed("tool_execution"):
+            outcome = await deps.tools.run(name, arguments, conversation_id=conversation_id, decided_by=decided_by)
     else:
         comment = decision.get("comment") if isinstance(decision, dict) else None
         outcome = await deps.tools.reject(name, arguments, decided_by=decided_by, comment=comment,
@@ -197,7 +202,9 @@ async def generate(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
     key = None
     if deps.response_cache is not None and state.get("route") == "knowledge":
         key = cache_key(latest_question(state), [d.id or "" for d in documents[: plan.passages]], deps.cache_salt)
-        if (hit := await deps.response_cache.get(key)) is not None:
+        hit = await deps.response_cache.get(key)
+        metrics.CACHE_LOOKUPS.labels("miss" if hit is None else "hit").inc()
+        if hit is not None:
             return {**hit, "degraded": False, "usage": {}, "cached": True}
     model = deps.chat_model
     while True:

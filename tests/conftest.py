@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("LANGSMITH_TRACING", "false")
 os.environ.setdefault("LANGSMITH_TEST_TRACKING", "false")
+# The service's JSON log goes here during tests, not to ./logs of the checkout.
+os.environ.setdefault("LOG_FILE", os.path.join(tempfile.gettempdir(), "chatbot-tests", "chatbot.log"))
 
 ROOT = Path(__file__).resolve().parents[1]
 KNOWLEDGE_BASE = ROOT / "data" / "knowledge_base"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 from sse_starlette import EventSourceResponse
 
-from app.api.deps import get_owner, get_services, get_ws_owner, get_ws_services
+from app.api.deps import get_owner, get_services, get_ws_owner, get_ws_services, spend_tokens
 from app.conversation import (
     approval_pending_error,
     check_message,
@@ -40,17 +40,20 @@ def _refuse_when_overloaded(services: Services) -> None:
 
 
 @router.post("/chat", response_model=ChatResponse)
-async def chat(request: ChatRequest, services: ServicesDep, owner: OwnerDep) -> ChatResponse:
+async def chat(request: ChatRequest, http: Request, services: ServicesDep, owner: OwnerDep) -> ChatResponse:
     check_message(request, services.settings.max_message_chars)
     _refuse_when_overloaded(services)
     conversation_id = request.conversation_id or new_conversation_id()
     new = await claim_conversation(services.conversations, conversation_id, owner)
-    return await run_turn(services.graph, request.message, conversation_id, services.gate, services.conversations,
-                          owner, new=new)
+    response = await run_turn(services.graph, request.message, conversation_id, services.gate,
+                              services.conversations, owner, new=new)
+    await spend_tokens(services, http, response.usage.total_tokens)
+    return response
 
 
 @router.post("/chat/stream", response_class=EventSourceResponse)
-async def chat_stream(request: ChatRequest, services: ServicesDep, owner: OwnerDep) -> EventSourceResponse:
+async def chat_stream(request: ChatRequest, http: Request, services: ServicesDep,
+                      owner: OwnerDep) -> EventSourceResponse:
     check_message(request, services.settings.max_message_chars)
     _refuse_when_overloaded(services)  # while a status code can still be sent
     conversation_id = request.conversation_id or new_conversation_id()
@@ -61,6 +64,8 @@ async def chat_stream(request: ChatRequest, services: ServicesDep, owner: OwnerD
     async def events():
         async for event in stream_turn(services.graph, request.message, conversation_id, services.gate,
                                        services.conversations, owner, new=new):
+            if event.event == "final":
+                await spend_tokens(services, http, event.data["usage"]["total_tokens"])
             yield {"event": event.event, "data": json.dumps(event.data)}
 
     return EventSourceResponse(events(), ping=15)
@@ -107,6 +112,8 @@ async def chat_websocket(
                 message, decision = request.message, None
             async for event in stream_turn(services.graph, message, conversation_id, services.gate,
                                            services.conversations, owner, decision=decision, new=new):
+                if event.event == "final":
+                    await spend_tokens(services, websocket, event.data["usage"]["total_tokens"])
                 await websocket.send_json({"event": event.event, "data": event.data})
     except WebSocketDisconnect:
         return

@@ -9,10 +9,10 @@ import asyncio
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from app.api.deps import get_owner, get_services
+from app.api.deps import get_owner, get_services, spend_tokens
 from app.conversation import (
     conversation_not_found,
     nothing_to_approve_error,
@@ -111,8 +111,8 @@ async def delete_owned_conversation(conversation_id: ConversationId, services: S
 
 
 @router.post("/{conversation_id}/approve", response_model=ChatResponse)
-async def approve_tool_call(conversation_id: ConversationId, decision: ApprovalRequest, services: ServicesDep,
-                            owner: OwnerDep) -> ChatResponse:
+async def approve_tool_call(conversation_id: ConversationId, decision: ApprovalRequest, http: Request,
+                            services: ServicesDep, owner: OwnerDep) -> ChatResponse:
     """Approve or reject the tool call waiting in this conversation; the turn then completes."""
     await _owned(services, conversation_id, owner)
     if await pending_approval(services.graph, conversation_id) is None:
@@ -122,5 +122,7 @@ async def approve_tool_call(conversation_id: ConversationId, decision: ApprovalR
             services.gate.check()
     except Overloaded as exc:
         raise overloaded_error(exc) from None
-    return await run_turn(services.graph, "", conversation_id, services.gate, services.conversations, owner,
-                          decision=decision.model_dump())
+    response = await run_turn(services.graph, "", conversation_id, services.gate, services.conversations, owner,
+                              decision=decision.model_dump())
+    await spend_tokens(services, http, response.usage.total_tokens)
+    return response

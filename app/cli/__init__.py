@@ -13,6 +13,7 @@ from app.cli import index as index_commands
 from app.cli.bench import bench
 from app.cli.common import console, settings_or_exit
 from app.cli.conversations import conversations
+from app.cli.keys import keys
 from app.cli.llm import context, llm, rate_limits, usage
 from app.cli.tools import tools
 
@@ -26,6 +27,7 @@ cli.add_typer(bench, name="bench")
 cli.add_typer(llm, name="llm")
 cli.add_typer(conversations, name="conversations")
 cli.add_typer(tools, name="tools")
+cli.add_typer(keys, name="keys")
 cli.command("rate-limits")(rate_limits)
 cli.command()(usage)
 cli.command()(context)
@@ -41,7 +43,8 @@ def serve(
     import uvicorn
 
     settings_or_exit()  # fail here, clearly, on a bad configuration
-    uvicorn.run("app.main:app", host=host, port=port, reload=reload, log_level="info")
+    # Our JSON logging (configured by the app) replaces uvicorn's own handlers and access log.
+    uvicorn.run("app.main:app", host=host, port=port, reload=reload, log_config=None)
 
 
 @cli.command()

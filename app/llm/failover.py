@@ -32,6 +32,7 @@ from langchain_core.runnables.config import ensure_config
 from pydantic import ConfigDict
 
 from app import metrics
+from app.observability import turn_timings
 from app.usage import ModelCall
 
 log = logging.getLogger("chatbot.llm")
@@ -224,6 +225,12 @@ class FailoverChatModel(BaseChatModel):
         self, provider: str, outcome: str, seconds: float, run_manager: AsyncCallbackManagerForLLMRun | None,
         prompt: int = 0, completion: int = 0, estimated: bool = False,
     ) -> None:
+        if outcome == "answered":
+            metrics.LLM_LATENCY.labels(provider).observe(seconds)
+            metrics.LLM_TOKENS.labels(provider, "prompt").inc(prompt)
+            metrics.LLM_TOKENS.labels(provider, "completion").inc(completion)
+            if (collected := turn_timings.get()) is not None:
+                collected["llm_generation"] = collected.get("llm_generation", 0.0) + seconds
         if self.on_call is None:
             return
         # The conversation: from the run's metadata, or from the config LangGraph set for the

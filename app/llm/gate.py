@@ -16,6 +16,8 @@ from contextlib import asynccontextmanager
 
 from aiolimiter import AsyncLimiter
 
+from app import metrics
+
 
 class Overloaded(RuntimeError):
     def __init__(self, retry_after: int):
@@ -49,6 +51,7 @@ class ModelGate:
         """Admit one turn (or raise `Overloaded`), then wait for its model slot."""
         self.check()
         self.waiting += 1
+        metrics.QUEUE_DEPTH.inc()
         self.admitted_total += 1
         started = time.perf_counter()
         try:
@@ -56,6 +59,7 @@ class ModelGate:
                 await self._limiter.acquire()
         finally:
             self.waiting -= 1
+            metrics.QUEUE_DEPTH.dec()
             self.waited_seconds_total += time.perf_counter() - started
         yield
 

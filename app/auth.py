@@ -1,0 +1,104 @@
+"""API keys: who is calling, and what they may do.
+
+A key is `cb_<prefix>_<secret>`; the database keeps its SHA-256 hash (keys are long random
+strings, so a fast hash is safe), its owner, its scopes (`chat`, `admin`; `admin` includes
+`chat`) and whether it was revoked. Every request looks its key up, so a revoked key
+stops working at once, on every replica. With no active key in the database the service
+runs in local-only mode: every caller is the one local owner.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from app.conversations import LOCAL_OWNER
+from app.db import Database
+
+SCOPES = ("chat", "admin")
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS api_keys (
+    prefix TEXT PRIMARY KEY,
+    key_hash TEXT NOT NULL UNIQUE,
+    owner TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    revoked_at DOUBLE PRECISION,
+    last_used_at DOUBLE PRECISION
+)
+"""
+KEYS_CONFIGURED_TTL = 2.0  # seconds a replica trusts its count of active keys (local-only mode check)
+
+
+@dataclass(frozen=True)
+class Principal:
+    owner: str
+    scopes: frozenset[str]
+    key_prefix: str | None = None  # None: local-only mode
+
+    def may(self, scope: str) -> bool:
+        return scope in self.scopes or "admin" in self.scopes
+
+
+LOCAL_PRINCIPAL = Principal(LOCAL_OWNER, frozenset(SCOPES))
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+class KeyStore:
+    def __init__(self, url: str):
+        self._db = Database(url)
+        self._db.execute(SCHEMA)
+        self._configured: tuple[float, bool] = (0.0, False)
+
+    def create(self, owner: str, scopes: list[str]) -> str:
+        """A new key for `owner`; the only time its secret is seen."""
+        unknown = set(scopes) - set(SCOPES)
+        if unknown or not scopes:
+            raise ValueError(f"scopes must be some of {', '.join(SCOPES)}")
+        prefix = secrets.token_hex(4)
+        key = f"cb_{prefix}_{secrets.token_urlsafe(24)}"
+        self._db.execute("INSERT INTO api_keys (prefix, key_hash, owner, scopes, created_at) VALUES (?, ?, ?, ?, ?)",
+                         (prefix, _hash(key), owner, ",".join(sorted(set(scopes))), time.time()))
+        self._configured = (0.0, False)
+        return key
+
+    def authenticate(self, key: str) -> Principal | None:
+        """The key's principal, or None for an unknown or revoked key."""
+        rows = self._db.execute("SELECT prefix, owner, scopes FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
+                                (_hash(key),))
+        if not rows:
+            return None
+        prefix, owner, scopes = rows[0]
+        return Principal(owner, frozenset(scopes.split(",")), prefix)
+
+    def touch(self, prefix: str) -> None:
+        self._db.execute("UPDATE api_keys SET last_used_at = ? WHERE prefix = ?", (time.time(), prefix))
+
+    def revoke(self, prefix: str) -> bool:
+        rows = self._db.execute("UPDATE api_keys SET revoked_at = ? WHERE prefix = ? AND revoked_at IS NULL "
+                                "RETURNING prefix", (time.time(), prefix.removeprefix("cb_").split("_")[0]))
+        self._configured = (0.0, False)
+        return bool(rows)
+
+    def keys_configured(self) -> bool:
+        """Whether any active key exists (cached briefly: this is asked by requests without a key)."""
+        checked_at, configured = self._configured
+        if time.monotonic() - checked_at > KEYS_CONFIGURED_TTL:
+            configured = bool(self._db.execute("SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1"))
+            self._configured = (time.monotonic(), configured)
+        return configured
+
+    def list(self) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT prefix, owner, scopes, created_at, revoked_at, last_used_at FROM api_keys "
+                                "ORDER BY created_at")
+        keys = ("prefix", "owner", "scopes", "created_at", "revoked_at", "last_used_at")
+        return [dict(zip(keys, row)) for row in rows]
+
+    def close(self) -> None:
+        self._db.close()
