@@ -18,7 +18,7 @@ from app.conversation import claim_conversation, new_conversation_id
 from app.errors import install_error_handlers
 from app.limits import BodySizeLimit
 from app.middleware import Authenticate
-from app.observability import ObserveRequests, configure_logging
+from app.observability import ObserveRequests, configure_logging, configure_tracing
 from app.runtime import Services, open_services
 from app.schemas import CONVERSATION_ID_PATTERN
 from app.settings import Settings, load_settings
@@ -66,6 +66,7 @@ def create_app(
     """The gateway; `services_factory` lets a benchmark swap in other parts."""
     settings = settings or load_settings()
     configure_logging(settings.log_file, settings.log_level)
+    tracing = configure_tracing()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -81,6 +82,7 @@ def create_app(
                 "chatbot ready: provider=%s vector_store=%s chunks=%s checkpoints=%s",
                 settings.llm_provider, settings.vector_store, chunks, settings.checkpoint_url.split(":", 1)[0],
             )
+            log.info("LangSmith tracing: %s", "on (LANGSMITH_API_KEY is set)" if tracing else "off")
             if await asyncio.to_thread(services.keys.keys_configured):
                 log.info("auth: API keys required on every route but /health (per key: %d requests/min, "
                          "%d tokens/day%s)", settings.rate_limit_per_minute, settings.token_limit_per_day,

@@ -135,3 +135,13 @@ class ObserveRequests:
             level = logging.ERROR if status >= 500 else logging.INFO
             log.log(level, "request %s %s %s", method, scope["path"], status, extra=line)
             request_id.reset(token)
+
+
+def configure_tracing() -> bool:
+    """LangSmith tracing exactly when LANGSMITH_API_KEY is set; otherwise off, with no network calls."""
+    import os
+
+    enabled = bool(os.environ.get("LANGSMITH_API_KEY"))
+    os.environ["LANGSMITH_TRACING"] = "true" if enabled else "false"
+    os.environ["LANGCHAIN_TRACING_V2"] = os.environ["LANGSMITH_TRACING"]
+    return enabled

@@ -23,6 +23,7 @@ from app.auth import KeyStore
 from app.cache import build_response_cache
 from app.conversations import ConversationRegistry
 from app.embeddings import MiniLMEmbeddings, build_embeddings
+from app.guardrails import InputGuard, block_categories
 from app.llm import ChatModels, build_chat_models
 from app.llm.gate import ModelGate
 from app.memory import open_checkpointer
@@ -118,6 +119,7 @@ def build_dependencies(settings: Settings, *, parts: dict | None = None) -> Chat
         named_documents=DocumentNames(store.document_titles),
         response_cache=build_response_cache(settings.enable_response_cache, settings.cache_ttl, settings.redis_url),
         cache_salt=json.dumps([models.chain_names, models.model_name, prompts.fingerprint()]),
+        guard=InputGuard(embeddings, block_categories(settings.guardrail_block_categories)),
     )
 
 

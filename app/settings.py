@@ -88,6 +88,12 @@ class Settings(BaseSettings):
         default=False, description="summarise the messages the history window lets go of (a model call after a turn)"
     )
 
+    # Guardrails: the harm categories blocked on input (prompt injection is always blocked)
+    guardrail_block_categories: str = Field(
+        default="weapons,violence,self_harm,malware,illegal_drugs,hate,sexual_minors,illegal",
+        description="comma-separated; empty: injection only",
+    )
+
     # Per API key (not in local-only mode): shared by replicas through REDIS_URL
     rate_limit_per_minute: int = Field(default=60, ge=1, description="requests per minute per API key")
     token_limit_per_day: int = Field(default=1_000_000, ge=1, description="model tokens per UTC day per API key")

@@ -13,7 +13,17 @@ import sys
 
 os.environ.setdefault("LANGSMITH_TRACING", "false")
 
-from bench import answers, gateway_overhead, ingestion, memory, queue, routing, scale, search  # noqa: E402
+from bench import (  # noqa: E402
+    answers,
+    gateway_overhead,
+    guardrails,
+    ingestion,
+    memory,
+    queue,
+    routing,
+    scale,
+    search,
+)
 
 BENCHMARKS = {
     "gateway": gateway_overhead.run,
@@ -24,6 +34,7 @@ BENCHMARKS = {
     "memory": memory.run,
     "queue": queue.run,
     "routing": routing.run,
+    "guardrails": guardrails.run,
 }
 
 

@@ -7,6 +7,9 @@ set-ups separate the costs:
   the graph and the checkpointer add by themselves (target p95 < 15 ms);
 - `real_retrieval`: instant chat model, real routing and hybrid retrieval: everything a
   turn costs before the model's first token.
+- `hardening_off` / `hardening_on`: the real-retrieval set-up without and with the gateway's
+  hardening: an API key checked on every request (with its per-key limits), the input and
+  output guardrails, and the request metrics and JSON log line.
 """
 
 from __future__ import annotations
@@ -65,26 +68,36 @@ def create_bench_app():
             deps = replace(services.dependencies, chat_model=instant_model())
             if parts == "instant_parts":
                 deps = replace(deps, retriever=FixedRetriever(), router=FixedRouter())
+            if parts == "hardening_off":
+                deps = replace(deps, guard=None)
             services.dependencies = deps
             services.graph = build_graph(deps, services.checkpointer)
             yield services
 
-    return create_app(services_factory=bench_services)
+    app = create_app(services_factory=bench_services)
+    if parts == "hardening_off":  # no key check, no request metrics or log lines
+        from app.middleware import Authenticate
+        from app.observability import ObserveRequests
+
+        app.user_middleware = [m for m in app.user_middleware if m.cls not in (Authenticate, ObserveRequests)]
+    return app
 
 
 def _first_token_ms(client: httpx.Client, url: str, n: int) -> float:
     started = time.perf_counter()
     with client.stream("POST", url, json={"message": f"How do I deploy a model? ({n})"}) as response:
+        response.raise_for_status()
         for line in response.iter_lines():
             if line.startswith("event: token"):
                 return (time.perf_counter() - started) * 1000
     raise RuntimeError("the stream ended without a token")
 
 
-def _measure(parts: str, data_dir) -> dict:
-    env = {"BENCH_PARTS": parts, "DATA_DIR": str(data_dir), "LLM_PROVIDER": "extractive"}
+def _measure(parts: str, data_dir, headers: dict[str, str] | None = None) -> dict:
+    env = {"BENCH_PARTS": parts, "DATA_DIR": str(data_dir), "LLM_PROVIDER": "extractive",
+           "RATE_LIMIT_PER_MINUTE": "100000", "LOG_FILE": str(data_dir / "chatbot.log")}
     with running_service("bench.gateway_overhead:create_bench_app", env, factory=True) as base, \
-            httpx.Client(timeout=30) as client:
+            httpx.Client(timeout=30, headers=headers or {}) as client:
         url = f"{base}/chat/stream"
         for n in range(WARMUP):
             _first_token_ms(client, url, n)
@@ -93,10 +106,27 @@ def _measure(parts: str, data_dir) -> dict:
 
 
 def run() -> dict:
+    import shutil
+
+    from app.auth import KeyStore
+    from app.settings import Settings
+
     data_dir = indexed_data_dir()
-    return {
+    results = {
         "requests": REQUESTS,
         "instant_parts_ttft": _measure("instant_parts", data_dir),
         "real_retrieval_ttft": _measure("real_retrieval", data_dir),
         "target_p95_ms": 15,
     }
+    open_dir = data_dir.with_name(data_dir.name + "-open")  # no key in it: local-only mode
+    shutil.copytree(data_dir, open_dir)
+    off = _measure("hardening_off", open_dir)
+    store = KeyStore(Settings(data_dir=data_dir).ledger_url)
+    key = store.create("bench", ["chat"])
+    store.close()
+    on = _measure("hardening_on", data_dir, {"Authorization": f"Bearer {key}"})
+    shutil.rmtree(open_dir, ignore_errors=True)
+    results["hardening"] = {"off": off, "on": on, "p50_ratio": round(on["p50_ms"] / off["p50_ms"], 3),
+                            "p95_ratio": round(on["p95_ms"] / off["p95_ms"], 3),
+                            "p95_added_ms": round(on["p95_ms"] - off["p95_ms"], 2)}
+    return results

@@ -55,3 +55,15 @@ class RoutingCase:
 def load_routing_cases(name: str = "routing") -> list[RoutingCase]:
     """The messages of `evals/datasets/<name>.jsonl` with the route (and tool call) each should take."""
     return _read_rows(name, lambda row: RoutingCase(row["message"], row["route"], row.get("tool"), row.get("args")))
+
+
+@dataclass(frozen=True)
+class GuardrailCase:
+    text: str
+    expected: str  # block, allow
+    category: str  # injection, a harm category, or harmless
+
+
+def load_guardrail_cases(name: str = "guardrails") -> list[GuardrailCase]:
+    """Attacks that must be blocked and harmless messages that must not be."""
+    return _read_rows(name, lambda row: GuardrailCase(row["text"], row["expected"], row["category"]))

@@ -15,6 +15,7 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable
 
 from app.cache import ResponseCache
+from app.guardrails import InputGuard
 from graphs.routing import EmbeddingRouter
 from tools.registry import ToolRegistry
 
@@ -39,3 +40,5 @@ class ChatDependencies:
     # ENABLE_RESPONSE_CACHE: answers per (question, passages); the salt names the models and prompts.
     response_cache: ResponseCache | None = None
     cache_salt: str = ""
+    # The input guardrail (patterns and nearest examples); None: size limits only.
+    guard: InputGuard | None = None

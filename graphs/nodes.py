@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -14,6 +15,7 @@ from langgraph.types import interrupt
 import prompts
 from app import metrics
 from app.cache import cache_key
+from app.guardrails import carries_instructions, redact
 from app.llm.failover import AnswerInterrupted
 from app.observability import timed
 from graphs.budget import PromptPlan, earlier_messages, plan_turn
@@ -50,22 +52,40 @@ def latest_question(state: ChatState) -> str:
 
 
 async def guard_input(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
+    """Refuse what must not reach the model; mask personal data in what may.
+
+    The user's message is replaced in the conversation by its masked text (same message
+    id), so neither the checkpoint nor any model sees the email, number or key.
+    """
     question = latest_question(state)
-    reason = None
+    reason, refusal = None, None
     if not question:
         reason = "empty_message"
     elif len(question) > deps.max_message_chars:
         reason = "message_too_long"
+    elif deps.guard is not None:
+        verdict = await asyncio.to_thread(deps.guard.check, question)
+        if verdict.blocked:
+            reason, refusal = verdict.reason, verdict.refusal
+    update: dict[str, Any] = dict(_PER_TURN_RESET)
+    masked, found = redact(question)
+    if found:
+        last = next(m for m in reversed(state["messages"]) if isinstance(m, HumanMessage))
+        update["messages"] = [HumanMessage(content=masked, id=last.id)]
+        for kind in set(found):
+            metrics.GUARDRAIL_BLOCKS.labels(f"input_{kind.lower()}_masked").inc()
     if reason is None:
-        return dict(_PER_TURN_RESET)
-    refusal = REFUSALS[reason]
+        return update
+    metrics.GUARDRAIL_BLOCKS.labels(reason).inc()
+    log.warning("guard_input blocked a message: %s", reason)  # the reason only, never the text
+    refusal = refusal or REFUSALS[reason]
     return {
-        **_PER_TURN_RESET,
+        **update,
         "route": "blocked",
         "blocked_reason": reason,
         "answer": refusal,
         "provider": "guardrail",
-        "messages": [AIMessage(content=refusal)],
+        "messages": [*update.get("messages", []), AIMessage(content=refusal)],
     }
 
 
@@ -103,11 +123,22 @@ async def route(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
 async def retrieve(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
     question = latest_question(state)
     with timed("vector_search"):
+        documents = []
         if named := deps.named_documents(question):
             documents = await deps.retriever.ainvoke(question, filter={"document_ids": named})
-            if documents:
-                return {"documents": documents}
-        return {"documents": await deps.retriever.ainvoke(question)}
+        if not documents:
+            documents = await deps.retriever.ainvoke(question)
+    return {"documents": _without_injected_instructions(documents)}
+
+
+def _without_injected_instructions(documents: list[Document]) -> list[Document]:
+    """Passages that try to instruct the model are dropped, not read (indirect injection)."""
+    clean = [d for d in documents if not carries_instructions(d.page_content)]
+    if len(clean) < len(documents):
+        metrics.GUARDRAIL_BLOCKS.labels("injection_in_document").inc(len(documents) - len(clean))
+        log.warning("dropped %d retrieved passage(s) carrying instructions: %s", len(documents) - len(clean),
+                    ", ".join(sorted({str(d.metadata.get("document_id")) for d in documents if d not in clean})))
+    return clean
 
 
 async def call_tool(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
@@ -246,4 +277,7 @@ async def guard_output(state: ChatState, deps: ChatDependencies) -> dict[str, An
         sources = [source_entry(n, documents[n - 1]) for n in cited]
     else:
         answer = draft
+    answer, found = redact(answer)  # personal data and keys never leave in an answer
+    for kind in set(found):
+        metrics.GUARDRAIL_BLOCKS.labels(f"output_{kind.lower()}_redacted").inc()
     return {"answer": answer, "sources": sources, "messages": [AIMessage(content=answer)]}

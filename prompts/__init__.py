@@ -30,6 +30,12 @@ def route_examples() -> dict[str, list[str]]:
     return yaml.safe_load((PROMPTS_DIR / "routes.yaml").read_text(encoding="utf-8"))
 
 
+@cache
+def guardrail_examples() -> dict:
+    """Attack examples by category and harmless examples, for the semantic input guard."""
+    return yaml.safe_load((PROMPTS_DIR / "guardrails.yaml").read_text(encoding="utf-8"))
+
+
 @dataclass(frozen=True)
 class Passage:
     index: int

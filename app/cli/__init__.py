@@ -15,6 +15,7 @@ from app.cli.common import console, settings_or_exit
 from app.cli.conversations import conversations
 from app.cli.keys import keys
 from app.cli.llm import context, llm, rate_limits, usage
+from app.cli.ops import check_latency, health, profile
 from app.cli.tools import tools
 
 cli = typer.Typer(help="Operate the chatbot service.", no_args_is_help=True, add_completion=False)
@@ -31,6 +32,9 @@ cli.add_typer(keys, name="keys")
 cli.command("rate-limits")(rate_limits)
 cli.command()(usage)
 cli.command()(context)
+cli.command()(profile)
+cli.command()(health)
+cli.command("check-latency")(check_latency)
 
 
 @cli.command()
