@@ -29,6 +29,8 @@ COPY --from=build /opt/models /opt/models
 WORKDIR /srv
 COPY --chown=chatbot:chatbot data/knowledge_base ./data/knowledge_base
 COPY NOTICE ./
+# logs/chatbot.log (LOG_FILE), where the runbook's `tail` and `grep -c ERROR` read it.
+RUN mkdir -p /srv/logs && chown chatbot:chatbot /srv/logs
 ENV PATH=/opt/venv/bin:$PATH \
     LLM_MODEL_PATH=/opt/models/gemma-3-270m-q4_k_m.gguf \
     DATA_DIR=/srv/data \

@@ -100,5 +100,8 @@ class KeyStore:
         keys = ("prefix", "owner", "scopes", "created_at", "revoked_at", "last_used_at")
         return [dict(zip(keys, row)) for row in rows]
 
+    def ping(self) -> None:
+        self._db.execute("SELECT 1")
+
     def close(self) -> None:
         self._db.close()

@@ -62,9 +62,13 @@ def configure_logging(log_file: Path | None, level: str = "INFO") -> None:
     formatter = JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
                               rename_fields={"asctime": "time", "levelname": "level", "name": "logger"})
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
+    unwritable = None
     if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(WatchedFileHandler(log_file, encoding="utf-8"))  # follows logrotate
+        try:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            handlers.append(WatchedFileHandler(log_file, encoding="utf-8"))  # follows logrotate
+        except OSError as exc:  # a read-only disk must not stop the service: stdout still has every line
+            unwritable = f"{log_file}: {type(exc).__name__}"
     root = logging.getLogger()
     for handler in [h for h in root.handlers if getattr(h, "_chatbot", False)]:
         root.removeHandler(handler)
@@ -75,8 +79,10 @@ def configure_logging(log_file: Path | None, level: str = "INFO") -> None:
         handler.addFilter(_Context())
         root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("uvicorn.access", "httpx", "httpcore"):  # our request lines replace the access log
+    for noisy in ("uvicorn.access", "httpx", "httpx2", "httpcore"):  # our request lines replace the access log
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if unwritable:
+        logging.getLogger("chatbot").error("LOG_FILE cannot be written (%s): logging to stdout only", unwritable)
 
 
 @contextmanager

@@ -70,5 +70,11 @@ class KeyRateLimits:
         except Exception as exc:
             log.error("rate limit storage failed (%s): %d tokens not counted", type(exc).__name__, tokens)
 
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._storage.check())
+        except Exception:
+            return False
+
     async def tokens_today(self, key_id: str) -> int:
         return int(await self._storage.get(self._token_key(key_id, time.time())))

@@ -65,12 +65,28 @@ async def component_report(services: Services) -> tuple[int, dict[str, Any]]:
     }
     if services.replica is not None:
         probes["vector_store_replica"] = _store_probe(services.replica, "embedded")
+    if services.keys is not None:
+        async def database() -> dict[str, Any]:  # API keys, ledgers, model registry
+            await asyncio.to_thread(services.keys.ping)
+            return {"backend": settings.ledger_url.split(":", 1)[0]}
+
+        probes["database"] = database
+    if settings.redis_url and services.rate_limits is not None:
+        async def redis() -> dict[str, Any]:  # shared limits and response cache
+            if not await services.rate_limits.ping():
+                raise ConnectionError("redis did not answer")
+            return {}
+
+        probes["redis"] = redis
     components = dict(zip(probes, await asyncio.gather(*(_check(p) for p in probes.values()))))
     down = {name for name, c in components.items() if c["status"] != "ok"}
+    # Without Redis, limits let requests through and the cache misses; without the primary
+    # store, the replica answers: both degrade the service rather than stop it.
+    tolerable = {"redis"} | ({"vector_store"} if services.replica is not None else set())
     if not down:
         status = "ok"
-    elif down == {"vector_store"} and services.replica is not None:
-        status = "degraded"  # the replica answers searches
+    elif down <= tolerable:
+        status = "degraded"
     else:
         status = "down"
     return (503 if status == "down" else 200), {"status": status, "components": components}

@@ -61,7 +61,7 @@ def test_a_chunked_oversized_body_is_refused_too(extractive_client):
 def test_health_reports_each_component(extractive_client):
     body = extractive_client.get("/health").json()
     assert body["status"] == "ok"
-    assert set(body["components"]) == {"model", "vector_store", "checkpointer"}
+    assert set(body["components"]) == {"model", "vector_store", "checkpointer", "database"}
     assert body["components"]["vector_store"]["chunks"] > 100
 
 

@@ -85,3 +85,16 @@ def test_failures_are_error_lines_and_secrets_are_masked(tmp_path):
     statuses = {(r.get("path"), r["level"]) for r in records if r["logger"] == "chatbot.request"}
     assert ("/broken", "ERROR") in statuses and ("/ok", "INFO") in statuses
     assert "sk-abcdefgh" not in text and "abc.def" not in text and "[REDACTED]" in text
+
+
+def test_readiness_checks_every_dependency_and_a_dead_redis_only_degrades(data_dir_copy):
+    with running_app(data_dir_copy, llm_provider="extractive", redis_url="redis://127.0.0.1:6379/0") as client:
+        up = client.get("/health/ready").json()
+    assert up["status"] == "ok" and set(up["components"]) == {"model", "vector_store", "checkpointer", "database",
+                                                                "redis"}
+    with running_app(data_dir_copy, llm_provider="extractive", redis_url="redis://127.0.0.1:1/0") as client:
+        response = client.get("/health/ready")
+        answered = client.post("/chat", json={"message": "What is the RPO for conversations?"})
+    assert response.status_code == 200 and response.json()["status"] == "degraded"
+    assert response.json()["components"]["redis"]["status"] == "down"
+    assert answered.status_code == 200  # limits let requests through, the cache misses
