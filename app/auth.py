@@ -3,8 +3,9 @@
 A key is `cb_<prefix>_<secret>`; the database keeps its SHA-256 hash (keys are long random
 strings, so a fast hash is safe), its owner, its scopes (`chat`, `admin`; `admin` includes
 `chat`) and whether it was revoked. Every request looks its key up, so a revoked key
-stops working at once, on every replica. With no active key in the database the service
-runs in local-only mode: every caller is the one local owner.
+stops working at once, on every replica. With no key in the database the service
+runs in local-only mode: every caller is the one local owner. Once a key has been
+created (even if all are revoked since), or with AUTH_REQUIRED=true, keys are required.
 """
 
 from __future__ import annotations
@@ -51,13 +52,16 @@ def _hash(key: str) -> str:
 
 
 class KeyStore:
-    def __init__(self, url: str):
+    def __init__(self, url: str, required: bool = False):
+        self.required = required  # AUTH_REQUIRED: keys even before the first one exists
         self._db = Database(url)
         self._db.execute(SCHEMA)
         self._configured: tuple[float, bool] = (0.0, False)
 
     def create(self, owner: str, scopes: list[str]) -> str:
         """A new key for `owner`; the only time its secret is seen."""
+        if owner == LOCAL_OWNER:
+            raise ValueError(f"the owner name {LOCAL_OWNER!r} is reserved for local-only mode")
         unknown = set(scopes) - set(SCOPES)
         if unknown or not scopes:
             raise ValueError(f"scopes must be some of {', '.join(SCOPES)}")
@@ -87,10 +91,12 @@ class KeyStore:
         return bool(rows)
 
     def keys_configured(self) -> bool:
-        """Whether any active key exists (cached briefly: this is asked by requests without a key)."""
+        """Whether keys are in use: any key was ever created, revoked ones included, so that
+        revoking the last key closes the service instead of opening it (cached briefly:
+        this is asked by requests without a key)."""
         checked_at, configured = self._configured
         if time.monotonic() - checked_at > KEYS_CONFIGURED_TTL:
-            configured = bool(self._db.execute("SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1"))
+            configured = self.required or bool(self._db.execute("SELECT 1 FROM api_keys LIMIT 1"))
             self._configured = (time.monotonic(), configured)
         return configured
 

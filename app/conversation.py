@@ -64,6 +64,26 @@ def conversation_not_found(conversation_id: str) -> ApiError:
     return ApiError(404, "conversation_not_found", f"no conversation {conversation_id!r}")
 
 
+async def approval_owner(registry: ConversationRegistry | None, conversation_id: str, owner: str,
+                         is_admin: bool, approving: bool) -> str:
+    """Who owns the conversation whose tool call `owner` wants to decide on.
+
+    Approving needs the admin scope (the person who approves a production deployment is an
+    operator, not whoever asked for it), and an admin may decide in any conversation; the
+    owner may withdraw (reject) their own request. Anyone else gets 404, as for a
+    conversation that does not exist.
+    """
+    if registry is None:
+        return owner
+    record = await asyncio.to_thread(registry.get, conversation_id)
+    if record is None or (record["owner"] != owner and not is_admin):
+        raise conversation_not_found(conversation_id)
+    if approving and not is_admin:
+        raise ApiError(403, "forbidden", "approving a tool call needs a key with the admin scope; "
+                                         "its owner may reject it")
+    return record["owner"]
+
+
 async def claim_conversation(registry: ConversationRegistry | None, conversation_id: str, owner: str) -> bool:
     """Before a turn: the conversation is the owner's (or new, and now theirs), else 404.
 
@@ -137,6 +157,7 @@ async def stream_turn(
     *,
     decision: dict[str, Any] | None = None,
     new: bool = False,
+    scopes: frozenset[str] | None = None,
 ) -> AsyncIterator[ChatEvent]:
     """Run one turn and yield its events; failures end the stream with an `error` event.
 
@@ -159,17 +180,25 @@ async def stream_turn(
                     yield ChatEvent("error", error_body(error.code, error.message, error.details))
                     return
                 run_input: Any = ({"messages": [HumanMessage(message)]} if decision is None
-                                  else Command(resume={**decision, "by": owner}))
-                async for event in _stream_turn(graph, run_input, conversation_id):
-                    if event.event == "final" and registry is not None:
-                        await asyncio.to_thread(registry.record_turn, conversation_id, owner)
+                                  else Command(resume={"by": owner, **decision}))
+                async for event in _stream_turn(graph, run_input, conversation_id, scopes):
+                    # A decision completes the turn that paused for it: that turn is counted already.
+                    if event.event == "final" and registry is not None and decision is None:
+                        try:
+                            await asyncio.to_thread(registry.record_turn, conversation_id, owner)
+                        except Exception as exc:  # the turn is checkpointed; only its count is late
+                            log.error("turn of %s not recorded in the registry: %s", conversation_id,
+                                      type(exc).__name__)
                     yield event
     except Overloaded as exc:
         yield ChatEvent("error", error_body("overloaded", str(exc), {"retry_after": exc.retry_after}))
 
 
-async def _stream_turn(graph: CompiledStateGraph, run_input: Any, conversation_id: str) -> AsyncIterator[ChatEvent]:
-    config = {"configurable": {"thread_id": conversation_id}}
+async def _stream_turn(graph: CompiledStateGraph, run_input: Any, conversation_id: str,
+                       scopes: frozenset[str] | None = None) -> AsyncIterator[ChatEvent]:
+    # The caller's scopes reach the tools (None: an operator in-process, every scope).
+    config = {"configurable": {"thread_id": conversation_id,
+                               **({"scopes": sorted(scopes)} if scopes is not None else {})}}
     started = time.perf_counter()
     streamed_tokens = 0
     state: dict[str, Any] = {}
@@ -255,12 +284,13 @@ async def run_turn(
     *,
     decision: dict[str, Any] | None = None,
     new: bool = False,
+    scopes: frozenset[str] | None = None,
 ) -> ChatResponse:
     """The whole turn at once (`POST /chat`, an approval); an `error` event becomes its status."""
     response = None
     # Read to the end: the turn's last nodes (the history summary) run after its answer.
     async for event in stream_turn(graph, message, conversation_id, gate, registry, owner, decision=decision,
-                                   new=new):
+                                   new=new, scopes=scopes):
         if event.event == "error":
             error = event.data["error"]
             if error["code"] == "overloaded":

@@ -64,7 +64,7 @@ class ConversationRegistry:
             "INSERT INTO conversations (id, status, created_at, updated_at, turns, owner) "
             "VALUES (?, 'active', ?, ?, 1, ?) "
             "ON CONFLICT (id) DO UPDATE SET status = 'active', updated_at = excluded.updated_at, "
-            "turns = conversations.turns + 1",
+            "turns = conversations.turns + 1 WHERE conversations.owner = excluded.owner",
             (conversation_id, at, at, owner),
         )
 

@@ -13,9 +13,14 @@ from fastapi import FastAPI, Request
 from langserve import add_routes
 
 from app.api import admin, chat, conversations, health, metrics
-from app.api.deps import get_owner
-from app.conversation import claim_conversation, new_conversation_id
-from app.errors import install_error_handlers
+from app.api.deps import principal_of
+from app.conversation import (
+    approval_pending_error,
+    claim_conversation,
+    new_conversation_id,
+    pending_approval,
+)
+from app.errors import ApiError, install_error_handlers
 from app.limits import BodySizeLimit
 from app.middleware import Authenticate
 from app.observability import ObserveRequests, configure_logging, configure_tracing
@@ -27,20 +32,34 @@ log = logging.getLogger("chatbot")
 
 
 async def _langserve_config(config: dict[str, Any], request: Request) -> dict[str, Any]:
-    """Every LangServe run is a conversation: the thread the client names, or a new one.
+    """Every LangServe run is one turn of a conversation: the thread the client names, or a new one.
 
     LangServe drops configurable keys the graph does not declare (thread_id is one), so
-    the client's `config.configurable.thread_id` is read from the body itself.
+    the client's `config.configurable.thread_id` is read from the body itself. The input
+    must be one human message, as on `/chat`: earlier turns come from the checkpoint, never
+    from the client (a made-up history would go around `guard_input`), and a conversation
+    waiting for an approval takes no new message.
     """
     try:
         body = await request.json()
         thread_id = body.get("config", {}).get("configurable", {}).get("thread_id")
+        messages = body.get("input", {}).get("messages")
     except (ValueError, AttributeError):
-        thread_id = None
+        thread_id, messages = None, None
+    if not (isinstance(messages, list) and len(messages) == 1 and isinstance(messages[0], dict)
+            and (messages[0].get("type") == "human" or messages[0].get("role") == "user")
+            and isinstance(messages[0].get("content"), str)):
+        raise ApiError(422, "validation_error", "input.messages must be exactly one human message")
     if not (isinstance(thread_id, str) and re.fullmatch(CONVERSATION_ID_PATTERN, thread_id)):
         thread_id = new_conversation_id()
-    await claim_conversation(request.app.state.services.conversations, thread_id, get_owner(request))
-    config.setdefault("configurable", {})["thread_id"] = thread_id
+    services = request.app.state.services
+    principal = principal_of(request)
+    if not await claim_conversation(services.conversations, thread_id, principal.owner):
+        if pending := await pending_approval(services.graph, thread_id):
+            raise approval_pending_error(pending)
+    configurable = config.setdefault("configurable", {})
+    configurable["thread_id"] = thread_id
+    configurable["scopes"] = sorted(principal.scopes)
     return config
 
 
@@ -53,7 +72,8 @@ def publish_graph(app: FastAPI, services: Services) -> None:
         services.graph,
         path="/graph",
         per_req_config_modifier=_langserve_config,
-        enabled_endpoints=("invoke", "batch", "stream", "stream_log", "stream_events",
+        # No batch: several inputs on one conversation would run at once.
+        enabled_endpoints=("invoke", "stream", "stream_log", "stream_events",
                            "playground", "input_schema", "output_schema", "config_schema"),
     )
     app.state.graph_published = True

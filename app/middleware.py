@@ -2,9 +2,9 @@
 
 HTTP requests and WebSocket handshakes alike: the key comes from `Authorization: Bearer`,
 `X-API-Key`, or (WebSockets only, since browsers cannot set their headers) the `api_key`
-query parameter. `/health` and `/health/ready` are open (probes carry no keys). Without
-any active key in the database the service is in local-only mode and every caller is
-the local owner; a key that is sent must still be valid. `/admin/*` and `/metrics` need
+query parameter. `/health` and `/health/ready` are open (probes carry no keys). Until a
+first key is created (and without AUTH_REQUIRED) the service is in local-only mode and
+every caller is the local owner; a key that is sent must still be valid. `/admin/*` and `/metrics` need
 the `admin` scope, everything else `chat`. A refused WebSocket is closed before it is
 accepted (code 1008) with the reason.
 """
@@ -82,7 +82,10 @@ class Authenticate:
             principal = await self._principal(scope)
         except Refused as refused:
             return await _refuse(scope, send, refused)
-        scope.setdefault("state", {})["principal"] = principal
+        state = scope.setdefault("state", {})
+        state["principal"] = principal
+        if scope["type"] == "websocket":  # each frame re-checks the key and its limits
+            state["api_key"] = presented_key(scope)
         await self.app(scope, receive, send)
 
 

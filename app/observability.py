@@ -81,6 +81,13 @@ def configure_logging(log_file: Path | None, level: str = "INFO") -> None:
     root.setLevel(level)
     for noisy in ("uvicorn.access", "httpx", "httpx2", "httpcore"):  # our request lines replace the access log
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # `uvicorn app.main:app` gives its loggers handlers of their own, which would print
+    # (unmasked, e.g. a WebSocket URL with ?api_key=) beside ours: route them through ours.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        uvicorn_logger = logging.getLogger(name)
+        for handler in list(uvicorn_logger.handlers):
+            uvicorn_logger.removeHandler(handler)
+        uvicorn_logger.propagate = True
     if unwritable:
         logging.getLogger("chatbot").error("LOG_FILE cannot be written (%s): logging to stdout only", unwritable)
 

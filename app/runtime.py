@@ -136,7 +136,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     # passes, which otherwise stall a search for tens of ms once the index holds 1M chunks.
     gc.freeze()
     registry = await asyncio.to_thread(ConversationRegistry, settings.checkpoint_url)
-    keys = await asyncio.to_thread(KeyStore, settings.ledger_url)
+    keys = await asyncio.to_thread(KeyStore, settings.ledger_url, settings.auth_required)
     async with open_checkpointer(settings.checkpoint_url) as checkpointer:
         yield Services(
             settings=settings,

@@ -94,6 +94,9 @@ class Settings(BaseSettings):
         description="comma-separated; empty: injection only",
     )
 
+    # API keys: required once one was created; AUTH_REQUIRED=true requires them from the start
+    auth_required: bool = False
+
     # Per API key (not in local-only mode): shared by replicas through REDIS_URL
     rate_limit_per_minute: int = Field(default=60, ge=1, description="requests per minute per API key")
     token_limit_per_day: int = Field(default=1_000_000, ge=1, description="model tokens per UTC day per API key")

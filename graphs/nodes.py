@@ -150,17 +150,19 @@ async def call_tool(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
     """
     call = state.get("tool_call") or {}
     name, arguments = call.get("name", ""), call.get("args", {})
-    conversation_id = get_config().get("configurable", {}).get("thread_id")
+    configurable = get_config().get("configurable", {})
+    conversation_id, scopes = configurable.get("thread_id"), configurable.get("scopes")
     reason = deps.tools.approval_reason(name, arguments)
     if reason is None:
         with timed("tool_execution"):
-            outcome = await deps.tools.run(name, arguments, conversation_id=conversation_id)
+            outcome = await deps.tools.run(name, arguments, conversation_id=conversation_id, scopes=scopes)
         return {"tool_result": outcome.as_dict()}
     decision = interrupt({"tool": name, "arguments": arguments, "reason": reason})
     decided_by = str(decision.get("by") or "unknown") if isinstance(decision, dict) else "unknown"
     if isinstance(decision, dict) and decision.get("approved") is True:
         with timed("tool_execution"):
-            outcome = await deps.tools.run(name, arguments, conversation_id=conversation_id, decided_by=decided_by)
+            outcome = await deps.tools.run(name, arguments, conversation_id=conversation_id, decided_by=decided_by,
+                                           scopes=scopes)
     else:
         comment = decision.get("comment") if isinstance(decision, dict) else None
         outcome = await deps.tools.reject(name, arguments, decided_by=decided_by, comment=comment,
@@ -231,7 +233,10 @@ async def generate(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
     messages = plan.messages
     documents = state.get("documents", [])
     key = None
-    if deps.response_cache is not None and state.get("route") == "knowledge":
+    # Only answers that depend on nothing but the question and the passages are shared
+    # (the cache is shared by every owner): not ones written with a conversation's history.
+    if (deps.response_cache is not None and state.get("route") == "knowledge" and plan.history_kept == 0
+            and plan.summary_tokens == 0):
         key = cache_key(latest_question(state), [d.id or "" for d in documents[: plan.passages]], deps.cache_salt)
         hit = await deps.response_cache.get(key)
         metrics.CACHE_LOOKUPS.labels("miss" if hit is None else "hit").inc()

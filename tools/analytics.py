@@ -30,6 +30,7 @@ TOOL_SPEC = {
         "period": {"type": "string", "description": "Over which days", "enum": list(PERIODS), "default": "7d"},
     },
     "timeout_seconds": 10.0,
+    "scope": "admin",  # usage and cost of every owner: operators only
     "examples": [
         "How many tokens did we use this week?",
         "What did the chatbot cost in the last 30 days?",

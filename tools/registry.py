@@ -69,7 +69,7 @@ class ToolOutcome:
     result: Any = None
     error: str | None = None
     duration_ms: float = 0.0
-    # success, unknown_tool, invalid_arguments, timeout, error, rejected
+    # success, unknown_tool, forbidden, invalid_arguments, timeout, error, rejected
     outcome: str = "success"
 
     def as_dict(self) -> dict[str, Any]:
@@ -118,6 +118,7 @@ class RegisteredTool:
     approval: dict[str, list[Any]] = field(default_factory=dict)
     on_rejected: Callable[..., Any] | None = None
     module: str = ""
+    scope: str = "chat"  # the API-key scope a caller needs (admin: service-wide data or actions)
 
     def approval_reason(self, arguments: dict[str, Any]) -> str | None:
         """Why this call needs a person's approval (None: it does not)."""
@@ -154,6 +155,7 @@ class RegisteredTool:
             approval={param: list(values) for param, values in approval.items()},
             on_rejected=getattr(module, "on_rejected", None),
             module=module.__name__,
+            scope=str(spec.get("scope", "chat")),
         )
 
     def as_langchain_tool(self) -> StructuredTool:
@@ -248,19 +250,43 @@ def save_enabled_modules(data_dir: Path, modules: list[str]) -> None:
     scratch.replace(data_dir / ENABLED_FILE)
 
 
+# module name -> (its file's mtime when loaded, id of the settings) when it was last configured
+_CONFIGURED: dict[str, tuple[int | None, int]] = {}
+
+
 def build_tools(modules: list[str] | tuple[str, ...], settings: Any = None, *,
                 fresh: bool = False) -> list[RegisteredTool]:
-    """Load, check and (with settings) configure each module; any error names its module."""
-    tools: dict[str, RegisteredTool] = {}
+    """Load and check every module, then (with settings) configure the new or reloaded ones.
+
+    Nothing is configured unless every module loads and checks, so a broken set changes
+    nothing; a module already configured with these settings is not configured again (its
+    databases stay open, once). Any error is a ToolSpecError naming its module.
+    """
+    loaded: list[tuple[ModuleType, RegisteredTool]] = []
+    names: dict[str, str] = {}
     for ref in modules:
-        module = load_tool_module(ref, fresh=fresh)
+        try:
+            module = load_tool_module(ref, fresh=fresh)
+        except ToolSpecError:
+            raise
+        except Exception as exc:
+            raise ToolSpecError(f"{ref} does not load: {type(exc).__name__}: {exc}") from exc
         tool = RegisteredTool.from_module(module)
-        if tool.name in tools:
-            raise ToolSpecError(f"two tools are named {tool.name!r} ({tools[tool.name].module}, {ref})")
-        if settings is not None and callable(getattr(module, "configure", None)):
+        if tool.name in names:
+            raise ToolSpecError(f"two tools are named {tool.name!r} ({names[tool.name]}, {ref})")
+        names[tool.name] = ref
+        loaded.append((module, tool))
+    for module, tool in loaded:
+        stamp = (_LOADED_MTIMES.get(module.__name__), id(settings))  # a reload resets a module's state
+        if settings is None or not callable(getattr(module, "configure", None)) or \
+                _CONFIGURED.get(module.__name__) == stamp:
+            continue
+        try:
             module.configure(settings)
-        tools[tool.name] = tool
-    return list(tools.values())
+        except Exception as exc:
+            raise ToolSpecError(f"{tool.module}: configure failed: {type(exc).__name__}") from exc
+        _CONFIGURED[module.__name__] = stamp
+    return [tool for _, tool in loaded]
 
 
 class ToolRegistry:
@@ -329,7 +355,7 @@ class ToolRegistry:
         return outcome
 
     async def run(self, name: str, arguments: dict[str, Any], *, conversation_id: str | None = None,
-                  decided_by: str | None = None) -> ToolOutcome:
+                  decided_by: str | None = None, scopes: list[str] | None = None) -> ToolOutcome:
         """Validate and run one call; every failure comes back as an error outcome."""
         started = time.perf_counter()
 
@@ -342,6 +368,9 @@ class ToolRegistry:
         tool = self._tools.get(name)
         if tool is None:
             return await outcome(False, error=f"unknown tool {name!r}", kind="unknown_tool")
+        if scopes is not None and tool.scope not in scopes and "admin" not in scopes:
+            return await outcome(False, error=f"{name} needs an API key with the {tool.scope!r} scope",
+                                 kind="forbidden")
         try:
             valid = tool.arguments.model_validate(arguments)
         except ValidationError as exc:

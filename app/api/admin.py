@@ -20,6 +20,6 @@ async def reload_tools(services: Annotated[Services, Depends(get_services)]) -> 
     """Read DATA_DIR/tools.json again and load it; a broken module leaves the running set as it was."""
     try:
         names = await asyncio.to_thread(services.reload_tools)
-    except (ToolSpecError, ImportError, SyntaxError) as exc:
+    except (ToolSpecError, ImportError, SyntaxError) as exc:  # build_tools wraps every other failure
         raise ApiError(422, "invalid_tool", str(exc)) from None
     return {"tools": names}

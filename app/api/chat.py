@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Annotated
 
@@ -9,8 +10,9 @@ from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 from sse_starlette import EventSourceResponse
 
-from app.api.deps import get_owner, get_services, get_ws_owner, get_ws_services, spend_tokens
+from app.api.deps import get_owner, get_services, get_ws_owner, get_ws_services, principal_of, spend_tokens
 from app.conversation import (
+    approval_owner,
     approval_pending_error,
     check_message,
     claim_conversation,
@@ -46,7 +48,7 @@ async def chat(request: ChatRequest, http: Request, services: ServicesDep, owner
     conversation_id = request.conversation_id or new_conversation_id()
     new = await claim_conversation(services.conversations, conversation_id, owner)
     response = await run_turn(services.graph, request.message, conversation_id, services.gate,
-                              services.conversations, owner, new=new)
+                              services.conversations, owner, new=new, scopes=principal_of(http).scopes)
     await spend_tokens(services, http, response.usage.total_tokens)
     return response
 
@@ -63,12 +65,27 @@ async def chat_stream(request: ChatRequest, http: Request, services: ServicesDep
 
     async def events():
         async for event in stream_turn(services.graph, request.message, conversation_id, services.gate,
-                                       services.conversations, owner, new=new):
+                                       services.conversations, owner, new=new, scopes=principal_of(http).scopes):
             if event.event == "final":
                 await spend_tokens(services, http, event.data["usage"]["total_tokens"])
             yield {"event": event.event, "data": json.dumps(event.data)}
 
     return EventSourceResponse(events(), ping=15)
+
+
+async def _still_allowed(websocket: WebSocket, services: Services) -> None:
+    """Each frame of a key's session: the key is still valid (a revocation ends the session at
+    once) and within its limits, as the middleware checks each HTTP request."""
+    principal = principal_of(websocket)
+    key = websocket.scope.get("state", {}).get("api_key")
+    if principal.key_prefix is None or key is None:
+        return
+    if await asyncio.to_thread(services.keys.authenticate, key) is None:
+        raise ApiError(401, "unauthorized", "the API key is not valid (unknown or revoked)")
+    refusal = await services.rate_limits.admit(principal.key_prefix)
+    if refusal is not None:
+        raise ApiError(429, "rate_limited", f"this API key is over its {refusal.reason.replace('_', ' ')}",
+                       {"retry_after": refusal.retry_after})
 
 
 def _parse_ws_request(raw: str, max_chars: int) -> ChatRequest | ApprovalFrame:
@@ -93,6 +110,7 @@ async def chat_websocket(
     """Each text frame `{"message", "conversation_id"}` gets the turn's events as JSON frames;
     `{"conversation_id", "approved", "comment"}` decides on a tool call waiting for approval."""
     await websocket.accept()
+    principal = principal_of(websocket)
     max_bytes = services.settings.max_request_bytes
     try:
         while True:
@@ -101,17 +119,25 @@ async def chat_websocket(
                 if len(raw.encode("utf-8")) > max_bytes:
                     raise ApiError(413, "payload_too_large", f"frames are limited to {max_bytes} bytes")
                 request = _parse_ws_request(raw, services.settings.max_message_chars)
+                await _still_allowed(websocket, services)
                 conversation_id = request.conversation_id or new_conversation_id()
-                new = await claim_conversation(services.conversations, conversation_id, owner)
+                if isinstance(request, ApprovalFrame):
+                    turn_owner, new = await approval_owner(services.conversations, conversation_id, owner,
+                                                           principal.may("admin"), request.approved), False
+                    message = ""
+                    decision = {"approved": request.approved, "comment": request.comment, "by": owner}
+                else:
+                    new = await claim_conversation(services.conversations, conversation_id, owner)
+                    turn_owner, message, decision = owner, request.message, None
             except ApiError as exc:
-                await websocket.send_json({"event": "error", "data": error_body(exc.code, exc.message)})
+                await websocket.send_json({"event": "error", "data": error_body(exc.code, exc.message, exc.details)})
+                if exc.status in (401, 429):
+                    await websocket.close(code=1008, reason=exc.code)
+                    return
                 continue
-            if isinstance(request, ApprovalFrame):
-                message, decision = "", {"approved": request.approved, "comment": request.comment}
-            else:
-                message, decision = request.message, None
             async for event in stream_turn(services.graph, message, conversation_id, services.gate,
-                                           services.conversations, owner, decision=decision, new=new):
+                                           services.conversations, turn_owner, decision=decision, new=new,
+                                           scopes=principal.scopes):
                 if event.event == "final":
                     await spend_tokens(services, websocket, event.data["usage"]["total_tokens"])
                 await websocket.send_json({"event": event.event, "data": event.data})

@@ -12,8 +12,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from app.api.deps import get_owner, get_services, spend_tokens
+from app.api.deps import get_owner, get_services, principal_of, spend_tokens
 from app.conversation import (
+    approval_owner,
     conversation_not_found,
     nothing_to_approve_error,
     overloaded_error,
@@ -112,9 +113,11 @@ async def delete_owned_conversation(conversation_id: ConversationId, services: S
 
 @router.post("/{conversation_id}/approve", response_model=ChatResponse)
 async def approve_tool_call(conversation_id: ConversationId, decision: ApprovalRequest, http: Request,
-                            services: ServicesDep, owner: OwnerDep) -> ChatResponse:
-    """Approve or reject the tool call waiting in this conversation; the turn then completes."""
-    await _owned(services, conversation_id, owner)
+                            services: ServicesDep) -> ChatResponse:
+    """Approve or reject the tool call waiting in this conversation (admin scope); the turn then completes."""
+    principal = principal_of(http)
+    owner = await approval_owner(services.conversations, conversation_id, principal.owner, principal.may("admin"),
+                                 decision.approved)
     if await pending_approval(services.graph, conversation_id) is None:
         raise nothing_to_approve_error(conversation_id)
     try:
@@ -123,6 +126,7 @@ async def approve_tool_call(conversation_id: ConversationId, decision: ApprovalR
     except Overloaded as exc:
         raise overloaded_error(exc) from None
     response = await run_turn(services.graph, "", conversation_id, services.gate, services.conversations, owner,
-                              decision=decision.model_dump())
+                              decision={**decision.model_dump(), "by": principal.owner},
+                              scopes=principal.scopes)
     await spend_tokens(services, http, response.usage.total_tokens)
     return response

@@ -52,7 +52,7 @@ def list_() -> None:
         state = f"revoked {format_time(row['revoked_at'])}" if row["revoked_at"] else "active"
         print(f"cb_{row['prefix']}  {row['owner']:<20} {row['scopes']:<11} created {format_time(row['created_at'])}"
               f"  last used {format_time(row['last_used_at'])}  {state}")
-    console.print(f"{len(rows)} key(s); local-only mode: {'no' if any(not r['revoked_at'] for r in rows) else 'yes'}")
+    console.print(f"{len(rows)} key(s); keys are required: {'yes' if rows else 'no (local-only mode)'}")
 
 
 @keys.command("revoke")

@@ -47,7 +47,8 @@ class FallbackRetriever(BaseRetriever):
         return documents
 
     def _record(self, exc: BaseException) -> None:
-        self.health.last_error = f"{type(exc).__name__}: {exc}"[:300]
+        # The kind only: /health/ready is open, and messages can name internal hosts.
+        self.health.last_error = type(exc).__name__
         self.health.last_error_at = time.monotonic()
         self.health.fallbacks += 1
         log.error("primary vector store failed (%s); answering from the embedded replica", type(exc).__name__)

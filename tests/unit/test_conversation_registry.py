@@ -23,8 +23,10 @@ def test_a_conversation_belongs_to_whoever_claimed_it_first(tmp_path):
     registry = ConversationRegistry(f"sqlite:///{tmp_path / 'c.sqlite'}")
     assert registry.claim("c1", "alice") == "new" and registry.claim("c1", "alice") == "theirs"
     assert registry.claim("c1", "bob") is None
-    registry.record_turn("c1", "bob")  # a turn never changes the owner
-    assert registry.get("c1", owner="bob") is None and registry.get("c1", owner="alice")["turns"] == 1
+    registry.record_turn("c1", "bob")  # another owner's turn neither counts nor changes the owner
+    assert registry.get("c1", owner="bob") is None and registry.get("c1", owner="alice")["turns"] == 0
+    registry.record_turn("c1", "alice")
+    assert registry.get("c1", owner="alice")["turns"] == 1
     assert registry.list(owner="bob") == [] and [c["id"] for c in registry.list(owner="alice")] == ["c1"]
     assert not registry.archive_one("c1", owner="bob") and registry.archive_one("c1", owner="alice")
     assert registry.stats(owner="bob")["conversations"] == 0
