@@ -19,6 +19,7 @@ from bench import (  # noqa: E402
     guardrails,
     ingestion,
     memory,
+    python_docs,
     queue,
     routing,
     scale,
@@ -35,6 +36,7 @@ BENCHMARKS = {
     "queue": queue.run,
     "routing": routing.run,
     "guardrails": guardrails.run,
+    "python_docs": python_docs.run,
 }
 
 

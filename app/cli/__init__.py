@@ -13,6 +13,7 @@ from app.cli import index as index_commands
 from app.cli.bench import bench
 from app.cli.common import console, settings_or_exit
 from app.cli.conversations import conversations
+from app.cli.evals import evaluation
 from app.cli.keys import keys
 from app.cli.llm import context, llm, rate_limits, usage
 from app.cli.ops import check_latency, health, profile
@@ -29,6 +30,7 @@ cli.add_typer(llm, name="llm")
 cli.add_typer(conversations, name="conversations")
 cli.add_typer(tools, name="tools")
 cli.add_typer(keys, name="keys")
+cli.add_typer(evaluation, name="eval")
 cli.command("rate-limits")(rate_limits)
 cli.command()(usage)
 cli.command()(context)

@@ -1,0 +1,43 @@
+"""Retrieval metrics, per question, over the ranked document ids a search returned.
+
+- hit@k: a relevant document is among the first k;
+- MRR: 1 / the rank of the first relevant document (0 when none is retrieved);
+- nDCG@10: binary relevance, log2 discount, normalised by the ideal ranking of the
+  question's relevant documents;
+- context relevance: the mean cosine similarity (all-MiniLM-L6-v2) between the question
+  and the passages the model would read (the retriever's top k). This is what the
+  runbook's "relevance of retrieved context to query" SLO (> 0.7) measures; it needs no
+  labels, so it can be computed on live traffic too.
+Rankings are of documents: several chunks of one document count once, at their best rank.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+
+def document_ranking(document_ids: Iterable[str]) -> list[str]:
+    """Chunk hits in rank order -> distinct documents in rank order."""
+    return list(dict.fromkeys(document_ids))
+
+
+def hit_at(ranking: list[str], relevant: set[str], k: int) -> float:
+    return float(bool(set(ranking[:k]) & relevant))
+
+
+def reciprocal_rank(ranking: list[str], relevant: set[str]) -> float:
+    return next((1.0 / n for n, doc in enumerate(ranking, start=1) if doc in relevant), 0.0)
+
+
+def ndcg_at(ranking: list[str], relevant: set[str], k: int = 10) -> float:
+    dcg = sum(1.0 / math.log2(n + 1) for n, doc in enumerate(ranking[:k], start=1) if doc in relevant)
+    ideal = sum(1.0 / math.log2(n + 1) for n in range(1, min(len(relevant), k) + 1))
+    return dcg / ideal if ideal else 0.0
+
+
+def summarise(per_question: list[dict[str, float]]) -> dict[str, float]:
+    """The mean of each metric over the questions."""
+    if not per_question:
+        return {}
+    return {name: round(sum(q[name] for q in per_question) / len(per_question), 3) for name in per_question[0]}
