@@ -19,8 +19,12 @@ def split_document(
     sections = MarkdownHeaderTextSplitter(_HEADERS, strip_headers=False).split_text(document.text)
     splitter = RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap)
     chunks = []
+    seen: set[tuple[str, str]] = set()
     for section in splitter.split_documents(sections):
         heading = section.metadata.get("h3") or section.metadata.get("h2") or ""
+        if (heading, section.page_content) in seen:
+            continue  # the same text twice under one heading: one chunk (its id is its content)
+        seen.add((heading, section.page_content))
         chunks.append(
             Document(
                 page_content=section.page_content,

@@ -124,3 +124,17 @@ def test_prepared_chunks_are_replaced_atomically(corpus, tmp_path):
     prepare_directory(corpus, tmp_path / "p", chunk_size=300, chunk_overlap=0)
     assert "notes" not in [d for d, _ in read_chunks(tmp_path / "p")]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no scratch left behind
+
+
+def test_the_same_chunk_twice_in_a_document_is_indexed_once(tmp_path, embeddings):
+    """Found on the Python docs: code comments (`# Expected output:`) read as Markdown headings
+    made identical chunks, hence one id twice, and the document failed to index."""
+    source = tmp_path / "kb"
+    source.mkdir()
+    example = "# Expected output:\n\nhello world\n\n"
+    (source / "page.txt").write_text(f"Tasks\n\n{example}# Second example\n\nprint(2)\n\n{example}")
+    store = EmbeddedVectorStore(tmp_path / "i.sqlite", embeddings)
+    report = index_directory(store, source)
+    texts = [d.page_content for d in store.get_by_ids(store.chunk_ids("page"))]
+    assert report.errors == [] and len(texts) == report.chunks == len(set(texts))
+    assert sum("hello world" in t for t in texts) == 1
