@@ -45,6 +45,24 @@ class ChatEvent:
     data: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Turn:
+    """One turn: which conversation, whose, and what it does.
+
+    `message` starts a new turn; `decision` (`{"approved", "comment", "by"}`) instead resumes
+    the tool call waiting for approval. `new`: the conversation was just claimed (nothing
+    can wait in it). `scopes`: the caller's API-key scopes, which the tools check (None: an
+    operator in-process, every scope).
+    """
+
+    conversation_id: str
+    message: str = ""
+    owner: str = LOCAL_OWNER
+    decision: dict[str, Any] | None = None
+    new: bool = False
+    scopes: frozenset[str] | None = None
+
+
 def check_message(request: ChatRequest, max_chars: int) -> None:
     if len(request.message) > max_chars:
         raise ApiError(422, "message_too_long", f"message is longer than {max_chars} characters")
@@ -149,43 +167,36 @@ def nothing_to_approve_error(conversation_id: str) -> ApiError:
 
 async def stream_turn(
     graph: CompiledStateGraph,
-    message: str,
-    conversation_id: str,
+    turn: Turn,
     gate: ModelGate | None = None,
     registry: ConversationRegistry | None = None,
-    owner: str = LOCAL_OWNER,
-    *,
-    decision: dict[str, Any] | None = None,
-    new: bool = False,
-    scopes: frozenset[str] | None = None,
 ) -> AsyncIterator[ChatEvent]:
     """Run one turn and yield its events; failures end the stream with an `error` event.
 
-    The caller has claimed the conversation for `owner` (`claim_conversation`; `new` if it
-    just started, so nothing can wait for approval in it). With a
-    `decision` (`{"approved": bool, "comment": ...}`), the turn resumes the tool call that
-    waits for approval instead of taking a new message; while one waits, new messages are
-    refused (`approval_pending`), so a production deployment is never silently dropped.
+    The caller has claimed the conversation for `turn.owner` (`claim_conversation`). While
+    a tool call waits for approval, new messages are refused (`approval_pending`), so a
+    production deployment is never silently dropped.
 
     With a `gate`, the turn first waits for its model slot (LLM_RATE_LIMIT), or ends at
     once with an `overloaded` error when LLM_MAX_QUEUE turns are already waiting.
     """
+    conversation_id = turn.conversation_id
     try:
         async with gate.turn() if gate is not None else nullcontext():
             async with turn_lock(conversation_id):
-                pending = None if new else await pending_approval(graph, conversation_id)
-                if (decision is None) != (pending is None):
+                pending = None if turn.new else await pending_approval(graph, conversation_id)
+                if (turn.decision is None) != (pending is None):
                     error = (approval_pending_error(pending) if pending is not None
                              else nothing_to_approve_error(conversation_id))
                     yield ChatEvent("error", error_body(error.code, error.message, error.details))
                     return
-                run_input: Any = ({"messages": [HumanMessage(message)]} if decision is None
-                                  else Command(resume={"by": owner, **decision}))
-                async for event in _stream_turn(graph, run_input, conversation_id, scopes):
+                run_input: Any = ({"messages": [HumanMessage(turn.message)]} if turn.decision is None
+                                  else Command(resume={"by": turn.owner, **turn.decision}))
+                async for event in _stream_turn(graph, run_input, conversation_id, turn.scopes):
                     # A decision completes the turn that paused for it: that turn is counted already.
-                    if event.event == "final" and registry is not None and decision is None:
+                    if event.event == "final" and registry is not None and turn.decision is None:
                         try:
-                            await asyncio.to_thread(registry.record_turn, conversation_id, owner)
+                            await asyncio.to_thread(registry.record_turn, conversation_id, turn.owner)
                         except Exception as exc:  # the turn is checkpointed; only its count is late
                             log.error("turn of %s not recorded in the registry: %s", conversation_id,
                                       type(exc).__name__)
@@ -276,21 +287,14 @@ def _answer_events(state: dict[str, Any], conversation_id: str, streamed_tokens:
 
 async def run_turn(
     graph: CompiledStateGraph,
-    message: str,
-    conversation_id: str,
+    turn: Turn,
     gate: ModelGate | None = None,
     registry: ConversationRegistry | None = None,
-    owner: str = LOCAL_OWNER,
-    *,
-    decision: dict[str, Any] | None = None,
-    new: bool = False,
-    scopes: frozenset[str] | None = None,
 ) -> ChatResponse:
     """The whole turn at once (`POST /chat`, an approval); an `error` event becomes its status."""
     response = None
     # Read to the end: the turn's last nodes (the history summary) run after its answer.
-    async for event in stream_turn(graph, message, conversation_id, gate, registry, owner, decision=decision,
-                                   new=new, scopes=scopes):
+    async for event in stream_turn(graph, turn, gate, registry):
         if event.event == "error":
             error = event.data["error"]
             if error["code"] == "overloaded":

@@ -12,6 +12,7 @@ from sse_starlette import EventSourceResponse
 
 from app.api.deps import get_owner, get_services, get_ws_owner, get_ws_services, principal_of, spend_tokens
 from app.conversation import (
+    Turn,
     approval_owner,
     approval_pending_error,
     check_message,
@@ -47,8 +48,8 @@ async def chat(request: ChatRequest, http: Request, services: ServicesDep, owner
     _refuse_when_overloaded(services)
     conversation_id = request.conversation_id or new_conversation_id()
     new = await claim_conversation(services.conversations, conversation_id, owner)
-    response = await run_turn(services.graph, request.message, conversation_id, services.gate,
-                              services.conversations, owner, new=new, scopes=principal_of(http).scopes)
+    turn = Turn(conversation_id, request.message, owner, new=new, scopes=principal_of(http).scopes)
+    response = await run_turn(services.graph, turn, services.gate, services.conversations)
     await spend_tokens(services, http, response.usage.total_tokens)
     return response
 
@@ -64,8 +65,8 @@ async def chat_stream(request: ChatRequest, http: Request, services: ServicesDep
         raise approval_pending_error(pending)  # while a status code can still be sent
 
     async def events():
-        async for event in stream_turn(services.graph, request.message, conversation_id, services.gate,
-                                       services.conversations, owner, new=new, scopes=principal_of(http).scopes):
+        turn = Turn(conversation_id, request.message, owner, new=new, scopes=principal_of(http).scopes)
+        async for event in stream_turn(services.graph, turn, services.gate, services.conversations):
             if event.event == "final":
                 await spend_tokens(services, http, event.data["usage"]["total_tokens"])
             yield {"event": event.event, "data": json.dumps(event.data)}
@@ -122,22 +123,20 @@ async def chat_websocket(
                 await _still_allowed(websocket, services)
                 conversation_id = request.conversation_id or new_conversation_id()
                 if isinstance(request, ApprovalFrame):
-                    turn_owner, new = await approval_owner(services.conversations, conversation_id, owner,
-                                                           principal.may("admin"), request.approved), False
-                    message = ""
+                    conversation_owner = await approval_owner(services.conversations, conversation_id, owner,
+                                                              principal.may("admin"), request.approved)
                     decision = {"approved": request.approved, "comment": request.comment, "by": owner}
+                    turn = Turn(conversation_id, "", conversation_owner, decision, scopes=principal.scopes)
                 else:
                     new = await claim_conversation(services.conversations, conversation_id, owner)
-                    turn_owner, message, decision = owner, request.message, None
+                    turn = Turn(conversation_id, request.message, owner, new=new, scopes=principal.scopes)
             except ApiError as exc:
                 await websocket.send_json({"event": "error", "data": error_body(exc.code, exc.message, exc.details)})
                 if exc.status in (401, 429):
                     await websocket.close(code=1008, reason=exc.code)
                     return
                 continue
-            async for event in stream_turn(services.graph, message, conversation_id, services.gate,
-                                           services.conversations, turn_owner, decision=decision, new=new,
-                                           scopes=principal.scopes):
+            async for event in stream_turn(services.graph, turn, services.gate, services.conversations):
                 if event.event == "final":
                     await spend_tokens(services, websocket, event.data["usage"]["total_tokens"])
                 await websocket.send_json({"event": event.event, "data": event.data})

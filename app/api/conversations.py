@@ -14,6 +14,7 @@ from fastapi.responses import PlainTextResponse
 
 from app.api.deps import get_owner, get_services, principal_of, spend_tokens
 from app.conversation import (
+    Turn,
     approval_owner,
     conversation_not_found,
     nothing_to_approve_error,
@@ -125,8 +126,8 @@ async def approve_tool_call(conversation_id: ConversationId, decision: ApprovalR
             services.gate.check()
     except Overloaded as exc:
         raise overloaded_error(exc) from None
-    response = await run_turn(services.graph, "", conversation_id, services.gate, services.conversations, owner,
-                              decision={**decision.model_dump(), "by": principal.owner},
-                              scopes=principal.scopes)
+    turn = Turn(conversation_id, "", owner, {**decision.model_dump(), "by": principal.owner},
+                scopes=principal.scopes)
+    response = await run_turn(services.graph, turn, services.gate, services.conversations)
     await spend_tokens(services, http, response.usage.total_tokens)
     return response

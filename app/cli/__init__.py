@@ -59,15 +59,15 @@ def ask(
     conversation_id: Annotated[str | None, typer.Option(help="continue this conversation")] = None,
 ) -> None:
     """Ask the chatbot once, in-process (no server), streaming the answer."""
-    from app.conversation import new_conversation_id, stream_turn
+    from app.conversation import Turn, new_conversation_id, stream_turn
     from app.runtime import open_services
 
     settings = settings_or_exit()
 
     async def run() -> None:
         async with open_services(settings) as services:
-            async for event in stream_turn(services.graph, message, conversation_id or new_conversation_id(),
-                                           services.gate, services.conversations):
+            turn = Turn(conversation_id or new_conversation_id(), message)
+            async for event in stream_turn(services.graph, turn, services.gate, services.conversations):
                 if event.event == "token":
                     print(event.data["text"], end="", flush=True)
                 elif event.event == "final":

@@ -22,7 +22,7 @@ MAX_ERROR_RATE = 0.05
 
 def profile(query: Annotated[str, typer.Option(help="the question to answer")]) -> None:
     """One turn in-process, with the time of each part (runbook: profile_request.py)."""
-    from app.conversation import new_conversation_id, stream_turn
+    from app.conversation import Turn, new_conversation_id, stream_turn
     from app.observability import turn_timings
     from app.runtime import open_services
 
@@ -36,7 +36,7 @@ def profile(query: Annotated[str, typer.Option(help="the question to answer")]) 
             first_token = None
             route = "?"
             try:
-                async for event in stream_turn(services.graph, query, new_conversation_id()):
+                async for event in stream_turn(services.graph, Turn(new_conversation_id(), query)):
                     if event.event == "token" and first_token is None:
                         first_token = time.perf_counter() - started
                     elif event.event == "final":

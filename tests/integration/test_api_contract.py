@@ -138,7 +138,7 @@ def test_concurrent_turns_of_one_conversation_are_serialized(data_dir_copy, memo
     """Both turns land in the history, each after the other, none lost or interleaved."""
     import asyncio
 
-    from app.conversation import run_turn
+    from app.conversation import Turn, run_turn
 
     conversation = f"race-{uuid.uuid4().hex[:8]}"
     with running_app(data_dir_copy, llm_provider="extractive", **memory) as client:
@@ -146,8 +146,8 @@ def test_concurrent_turns_of_one_conversation_are_serialized(data_dir_copy, memo
 
         async def two_turns():
             await asyncio.gather(
-                run_turn(graph, "What is the RPO for conversations?", conversation),
-                run_turn(graph, "How long are conversations kept?", conversation),
+                run_turn(graph, Turn(conversation, "What is the RPO for conversations?")),
+                run_turn(graph, Turn(conversation, "How long are conversations kept?")),
             )
 
         client.portal.call(two_turns)

@@ -7,7 +7,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from pydantic import Field
 
-from app.conversation import stream_turn
+from app.conversation import Turn, stream_turn
 from app.llm.extractive import ExtractiveChatModel
 from graphs.budget import plan_turn
 from graphs.builder import build_graph
@@ -120,7 +120,7 @@ async def test_the_summary_is_written_after_the_answer_reaches_the_client(retrie
 
     async def consume():
         nonlocal summaries_at_final
-        async for event in stream_turn(graph, "Lambda question 2?", "late"):
+        async for event in stream_turn(graph, Turn("late", "Lambda question 2?")):
             events.append(event.event)
             if event.event == "final":
                 summaries_at_final = len(model.summary_prompts)
