@@ -17,6 +17,8 @@ from rich.progress import track
 
 from bench.common import console
 
+CHUNKS = 20
+
 
 def run() -> dict:
     from app.embeddings import MiniLMEmbeddings
@@ -43,8 +45,9 @@ def run() -> dict:
         if hasattr(store, "warm_up"):
             store.warm_up()
         indexing_seconds = time.perf_counter() - started
-        retriever = HybridRetriever(store=store, k=10, rrf_k=settings.rrf_k)
-        quality = evaluate_retrieval(store, retriever, queries, modes=MODES,
+        # The same 20 chunks from each search, so that the rankings compare like with like.
+        retriever = HybridRetriever(store=store, k=CHUNKS, rrf_k=settings.rrf_k)
+        quality = evaluate_retrieval(store, retriever, queries, modes=MODES, k=CHUNKS,
                                      progress=lambda items: track(items, description="python_docs", console=console))
         store.close()
     finally:
