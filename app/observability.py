@@ -70,9 +70,12 @@ def configure_logging(log_file: Path | None, level: str = "INFO") -> None:
         except OSError as exc:  # a read-only disk must not stop the service: stdout still has every line
             unwritable = f"{log_file}: {type(exc).__name__}"
     root = logging.getLogger()
-    for handler in [h for h in root.handlers if getattr(h, "_chatbot", False)]:
+    # Every earlier handler goes (ours from a previous app, the CLI's plain stderr one):
+    # a handler without the masking filter must not print what ours would mask.
+    for handler in list(root.handlers):
         root.removeHandler(handler)
-        handler.close()
+        if getattr(handler, "_chatbot", False):
+            handler.close()
     for handler in handlers:
         handler._chatbot = True  # type: ignore[attr-defined]
         handler.setFormatter(formatter)
