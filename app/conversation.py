@@ -119,6 +119,7 @@ def response_from_state(conversation_id: str, state: dict[str, Any]) -> ChatResp
     tool_result = state.get("tool_result")
     return ChatResponse(
         conversation_id=conversation_id,
+        message_id=state.get("message_id"),
         answer=state.get("answer", ""),
         sources=state.get("sources", []),
         route=state.get("route") or "knowledge",

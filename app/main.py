@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from langserve import add_routes
 
-from app.api import admin, chat, conversations, health, metrics
+from app.api import admin, chat, conversations, feedback, health, metrics
 from app.api.deps import principal_of
 from app.conversation import (
     approval_pending_error,
@@ -121,6 +121,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(chat.router)
     app.include_router(conversations.router)
+    app.include_router(feedback.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(admin.router)

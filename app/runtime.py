@@ -23,6 +23,7 @@ from app.auth import KeyStore
 from app.cache import build_response_cache
 from app.conversations import ConversationRegistry
 from app.embeddings import MiniLMEmbeddings, build_embeddings
+from app.feedback import FeedbackStore
 from app.guardrails import InputGuard, block_categories
 from app.llm import ChatModels, build_chat_models
 from app.llm.gate import ModelGate
@@ -70,6 +71,7 @@ class Services:
     gate: ModelGate | None = None  # LLM_RATE_LIMIT / LLM_MAX_QUEUE
     usage: UsageLedger | None = None
     conversations: ConversationRegistry | None = None
+    feedback: FeedbackStore | None = None
     tool_calls: ToolCallLedger | None = None
     keys: KeyStore | None = None
     rate_limits: KeyRateLimits | None = None
@@ -137,6 +139,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     gc.freeze()
     registry = await asyncio.to_thread(ConversationRegistry, settings.checkpoint_url)
     keys = await asyncio.to_thread(KeyStore, settings.ledger_url, settings.auth_required)
+    feedback = await asyncio.to_thread(FeedbackStore, settings.ledger_url)
     async with open_checkpointer(settings.checkpoint_url) as checkpointer:
         yield Services(
             settings=settings,
@@ -150,12 +153,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             gate=ModelGate(settings.llm_rate_limit, settings.llm_max_queue),
             usage=parts["ledger"],
             conversations=registry,
+            feedback=feedback,
             tool_calls=parts["tool_calls"],
             keys=keys,
             rate_limits=KeyRateLimits(settings.rate_limit_per_minute, settings.token_limit_per_day,
                                       settings.redis_url),
         )
     keys.close()
+    feedback.close()
     parts["ledger"].close()
     parts["tool_calls"].close()
     registry.close()

@@ -34,6 +34,7 @@ class Usage(BaseModel):
 
 class ChatResponse(BaseModel):
     conversation_id: str
+    message_id: str | None = None  # the answer's id in the conversation (for POST /feedback)
     answer: str
     sources: list[Source]
     route: Literal["knowledge", "tool", "direct", "blocked"]
@@ -53,6 +54,26 @@ class ApprovalRequest(BaseModel):
     comment: str | None = Field(default=None, max_length=500)
 
 
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    conversation_id: str = Field(pattern=CONVERSATION_ID_PATTERN)
+    message_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,100}$", description="the answer's `message_id`")
+    rating: Literal[1, -1] = Field(description="1: helpful, -1: not helpful")
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class FeedbackRecord(BaseModel):
+    conversation_id: str
+    message_id: str
+    rating: int
+    comment: str | None
+    question: str
+    answer: str
+    cited: list[str]
+    created_at: float  # Unix seconds
+
+
 class Conversation(BaseModel):
     id: str
     status: Literal["active", "archived"]
@@ -64,6 +85,7 @@ class Conversation(BaseModel):
 class Message(BaseModel):
     role: str  # user, assistant
     content: str
+    id: str | None = None  # an answer's message id (for POST /feedback)
 
 
 class ConversationDetail(Conversation):

@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal, get_args
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LLMProvider = Literal["local", "extractive", "openai", "azure"]
@@ -72,7 +72,10 @@ class Settings(BaseSettings):
     embedding_model: str = "all-MiniLM-L6-v2"
     enable_fallback_search: bool = False
     retrieval_top_k: int = Field(default=4, ge=1, le=50)
-    rrf_k: int = Field(default=60, ge=1)
+    rrf_k: int = Field(default=60, ge=1, le=1000, description="hybrid search: the fusion constant")
+    vector_weight: float = Field(default=0.5, ge=0, le=1, description="hybrid search: the vector ranking's weight")
+    bm25_weight: float = Field(default=0.5, ge=0, le=1, description="hybrid search: the BM25 ranking's weight")
+    retrieval_fetch_k: int = Field(default=20, ge=1, le=200, description="hybrid search: candidates per search")
     ann_min_chunks: int = Field(default=50_000, ge=1, description="embedded store: HNSW above this many chunks")
     chunk_size: int = Field(default=800, ge=100, le=8000)
     chunk_overlap: int = Field(default=120, ge=0, le=2000)
@@ -118,12 +121,17 @@ class Settings(BaseSettings):
     # Gateway limits
     max_message_chars: int = Field(default=4000, ge=1)
     max_request_bytes: int = Field(default=64 * 1024, ge=1024)
-    log_level: str = "INFO"
 
     @field_validator("llm_model_path", mode="before")
     @classmethod
     def _empty_path_is_default(cls, value: object) -> object:
         return None if value in ("", None) else value
+
+    @model_validator(mode="after")
+    def _a_ranking_counts(self) -> Settings:
+        if self.vector_weight == 0 and self.bm25_weight == 0:
+            raise ValueError("VECTOR_WEIGHT and BM25_WEIGHT cannot both be 0")
+        return self
 
     @field_validator("llm_fallbacks")
     @classmethod
@@ -160,7 +168,8 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            (f"{'.'.join(str(p) for p in err['loc']).upper()}: " if err["loc"] else "")
+            + err["msg"].removeprefix("Value error, ")
             for err in exc.errors()
         )
         raise ConfigurationError(f"invalid settings: {problems}") from None

@@ -24,9 +24,9 @@ class EvalExample:
     relevant_doc_ids: tuple[str, ...]
 
 
-def _read_rows(name: str, build: Callable[[dict], T]) -> list[T]:
+def _read_rows(name: str, build: Callable[[dict], T], directory: Path = DATASETS_DIR) -> list[T]:
     """One item per line of `evals/datasets/<name>.jsonl`; a malformed line names its number."""
-    path = DATASETS_DIR / f"{name}.jsonl"
+    path = directory / f"{name}.jsonl"
     items = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -38,10 +38,10 @@ def _read_rows(name: str, build: Callable[[dict], T]) -> list[T]:
     return items
 
 
-def load_dataset(name: str = "sample_kb") -> list[EvalExample]:
-    """The questions of `evals/datasets/<name>.jsonl` with their reference answers and documents."""
+def load_dataset(name: str = "sample_kb", directory: Path = DATASETS_DIR) -> list[EvalExample]:
+    """The questions of `<directory>/<name>.jsonl` with their reference answers and documents."""
     return _read_rows(name, lambda row: EvalExample(row["id"], row["question"], row["reference_answer"],
-                                                    tuple(row["relevant_doc_ids"])))
+                                                    tuple(row["relevant_doc_ids"])), directory)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 from typing import Any
 
 from langchain_core.documents import Document
@@ -38,10 +39,16 @@ _PER_TURN_RESET = {
     "draft": "",
     "passages_shown": 0,
     "sources": [],
+    "message_id": None,
     "degraded": False,
     "cached": False,
     "usage": {},
 }
+
+
+def new_message_id() -> str:
+    """The id of an answer's message: feedback on the answer names it."""
+    return f"msg-{uuid.uuid4().hex}"
 
 
 def latest_question(state: ChatState) -> str:
@@ -85,7 +92,8 @@ async def guard_input(state: ChatState, deps: ChatDependencies) -> dict[str, Any
         "blocked_reason": reason,
         "answer": refusal,
         "provider": "guardrail",
-        "messages": [*update.get("messages", []), AIMessage(content=refusal)],
+        "message_id": (message_id := new_message_id()),
+        "messages": [*update.get("messages", []), AIMessage(content=refusal, id=message_id)],
     }
 
 
@@ -285,4 +293,8 @@ async def guard_output(state: ChatState, deps: ChatDependencies) -> dict[str, An
     answer, found = redact(answer)  # personal data and keys never leave in an answer
     for kind in set(found):
         metrics.GUARDRAIL_BLOCKS.labels(f"output_{kind.lower()}_redacted").inc()
-    return {"answer": answer, "sources": sources, "messages": [AIMessage(content=answer)]}
+    message_id = new_message_id()
+    return {"answer": answer, "sources": sources, "message_id": message_id,
+            # The cited documents travel with the message: feedback on it labels them.
+            "messages": [AIMessage(content=answer, id=message_id,
+                                   response_metadata={"cited": [s["document_id"] for s in sources]})]}

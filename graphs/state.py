@@ -28,6 +28,7 @@ class ChatState(ChatInput, total=False):
     draft: str  # the model's answer before guard_output checks it
     passages_shown: int  # how many of the documents (by rank) the model's prompt held
     answer: str
+    message_id: str | None  # the answer's message id: what feedback names
     sources: list[dict[str, Any]]
     provider: str
     degraded: bool

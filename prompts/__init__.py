@@ -36,6 +36,12 @@ def guardrail_examples() -> dict:
     return yaml.safe_load((PROMPTS_DIR / "guardrails.yaml").read_text(encoding="utf-8"))
 
 
+@cache
+def eval_judge(name: str) -> dict[str, str]:
+    """The evaluation judge's `system` and `user` templates for a measure (faithfulness, correctness)."""
+    return yaml.safe_load((PROMPTS_DIR / "eval_judge.yaml").read_text(encoding="utf-8"))[name]
+
+
 @dataclass(frozen=True)
 class Passage:
     index: int

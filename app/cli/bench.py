@@ -42,7 +42,7 @@ def search(
 ) -> None:
     """Hybrid search latency (p50/p95/p99), question embedding included."""
     from app.embeddings import MiniLMEmbeddings, build_embeddings
-    from app.retrieval import HybridRetriever, build_vector_store
+    from app.retrieval import build_vector_store, hybrid_retriever
 
     settings = settings_or_exit()
     if not queries.is_file():
@@ -51,7 +51,7 @@ def search(
     if not questions:
         fail(f"no queries in {queries}")
     store = build_vector_store(settings, build_embeddings(settings.embedding_model))
-    retriever = HybridRetriever(store=store, k=top_k, rrf_k=settings.rrf_k)
+    retriever = hybrid_retriever(settings, store, top_k)
     retriever.invoke(questions[0])
     samples = []
     for n in track(range(iterations), description="searching", console=console):

@@ -1,7 +1,9 @@
-"""`chatbot eval ...`: evaluation datasets and runs (runbook: evaluate_search.py)."""
+"""`chatbot eval ...`: datasets, runs, tuning and the report (runbook: evaluate_search.py,
+tune_search_params.py, quality_report.py). Results are JSON under `evals/results/`."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from enum import StrEnum
@@ -9,12 +11,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import track
+from rich.progress import Progress, track
 
 from app.cli.common import console, fail, settings_or_exit
+from evals.results import write_result
 
 evaluation = typer.Typer(help="Measure retrieval and answer quality.", no_args_is_help=True)
-RESULTS_DIR = Path("evals/results")
 
 
 class Corpus(StrEnum):
@@ -60,13 +62,15 @@ def _load_queries(path: Path) -> list[dict]:
 def search(
     test_queries: Annotated[Path, typer.Option(help="JSONL with question and relevant_doc_ids")],
     top_k: Annotated[int, typer.Option(min=1, max=50, help="passages retrieved per question")] = 10,
-    passages: Annotated[int, typer.Option(min=1, max=20, help="how many the model reads (for relevance)")] = 4,
+    passages: Annotated[int | None, typer.Option(
+        min=1, max=20, help="how many the model reads (default: as the configured model does)")] = None,
     index: Annotated[str | None, typer.Option(help="the index (default VECTOR_STORE_INDEX)")] = None,
 ) -> None:
     """Retrieval quality on an embedded index: relevance, top-1/top-5 accuracy, MRR, nDCG@10
     (runbook: evaluate_search.py); JSON under evals/results/."""
     from app.embeddings import build_embeddings
-    from app.retrieval import HybridRetriever, build_vector_store
+    from app.llm import passages_read
+    from app.retrieval import build_vector_store, hybrid_retriever
     from evals.retrieval import evaluate_retrieval
 
     settings = settings_or_exit(vector_store_index=index)
@@ -76,22 +80,225 @@ def search(
         queries = _load_queries(test_queries)
     except (ValueError, KeyError) as exc:
         fail(f"{test_queries}: {exc}")
-    store = build_vector_store(settings, build_embeddings(settings.embedding_model))
-    if not hasattr(store, "embed_texts"):
-        fail("chatbot eval search measures the embedded index (VECTOR_STORE=embedded)")
-    retriever = HybridRetriever(store=store, k=top_k, rrf_k=settings.rrf_k)
+    store = _embedded_store(build_vector_store(settings, build_embeddings(settings.embedding_model)))
+    passages = passages or passages_read(settings)
+    retriever = hybrid_retriever(settings, store, top_k)
     report = evaluate_retrieval(store, retriever, queries, passages=passages,
                                 progress=lambda items: track(items, description="searching", console=console))
     summary = report["hybrid"]
     print(f"Average relevance score: {summary['context_relevance']:.2f}")
     print(f"Top-1 accuracy: {summary['hit@1']:.0%}")
     print(f"Top-5 accuracy: {summary['hit@5']:.0%}")
-    print(f"MRR: {summary['mrr']:.3f}; nDCG@10: {summary['ndcg@10']:.3f} ({len(queries)} questions)")
+    print(f"MRR: {summary['mrr']:.3f}; nDCG@10: {summary['ndcg@10']:.3f}; context similarity: "
+          f"{summary['context_similarity']:.2f} ({len(queries)} questions, {passages} passages read)")
     worst = sorted(report["per_question"], key=lambda q: (q["mrr"], q["context_relevance"]))[:10]
-    at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    result = {"kind": "search", "at": at, "dataset": str(test_queries), "index": store.path.stem, "top_k": top_k,
-              "passages": passages, "questions": len(queries), "summary": summary, "worst": worst}
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"search-{at.replace(':', '')}.json"
-    path.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    path = write_result({"kind": "search", "dataset": str(test_queries), "index": store.path.stem, "top_k": top_k,
+                         "passages": passages, "questions": len(queries), "summary": summary, "worst": worst})
     console.print(f"results: {path}")
+
+
+def _embedded_store(store):
+    if not hasattr(store, "embed_texts"):
+        fail("this measures the embedded index (VECTOR_STORE=embedded)")
+    return store
+
+
+def _dataset(name: str):
+    """A dataset by name (evals/datasets/NAME.jsonl) or path."""
+    from evals.dataset import DATASETS_DIR, load_dataset
+
+    path = Path(name)
+    if path.suffix == ".jsonl" and path.is_file():
+        return path.stem, load_dataset(path.stem, path.parent)
+    if not (DATASETS_DIR / f"{name}.jsonl").is_file():
+        known = ", ".join(sorted(p.stem for p in DATASETS_DIR.glob("*.jsonl")))
+        fail(f"no dataset {name!r}: one of {known}, or a .jsonl path")
+    return name, load_dataset(name)
+
+
+@evaluation.command("answers")
+def answers(
+    dataset: Annotated[str, typer.Option(help="a dataset under evals/datasets/ (name) or a .jsonl path")] = "sample_kb",
+    limit: Annotated[int | None, typer.Option(min=1, help="the first N questions only")] = None,
+    judge: Annotated[bool, typer.Option(help="grade with the chat model when it is capable (OpenAI, Azure)")] = True,
+) -> None:
+    """Answer quality through the whole graph: faithfulness, citation and answer correctness
+    (LangSmith `evaluate`, offline unless LANGSMITH_API_KEY is set); JSON under evals/results/."""
+    from app.runtime import build_dependencies
+    from evals.answers import JudgeGrader, LexicalGrader, answer_evaluator
+    from evals.runner import compile_graph, graph_target, run_experiment, uploading
+
+    settings = settings_or_exit()
+    name, items = _dataset(dataset)
+    items = [i for i in items if i.reference_answer][:limit]
+    if not items:
+        fail(f"{dataset}: no question with a reference answer")
+    parts: dict = {}
+    dependencies = build_dependencies(settings, parts=parts)
+    models = parts["models"]
+    lexical = LexicalGrader(parts["embeddings"].embed_documents)
+    grader = JudgeGrader(models.primary) if judge and models.supports_tools else lexical
+    console.print(f"{len(items)} questions, answered by {models.provider}, graded by "
+                  f"{'a judge (' + models.model_name + ')' if grader is not lexical else 'lexical measures'}"
+                  f"{', uploading to LangSmith' if uploading() else ''}")
+    with Progress(console=console) as progress:
+        task = progress.add_task("answering", total=len(items))
+        rows = asyncio.run(run_experiment(
+            graph_target(compile_graph(dependencies)), items, [answer_evaluator(grader, fallback=lexical)],
+            dataset=name, experiment_prefix=f"chatbot-{name}",
+            metadata={"provider": models.provider, "model": models.model_name},
+            progress=lambda: progress.advance(task)))
+    summary = _mean_scores(rows)
+    methods = {k: v for row in rows for k, v in row["methods"].items()}
+    for key, value in summary.items():
+        print(f"{key.replace('_', ' ').capitalize()}: {value:.2f}" + (f" ({methods[key]})" if key in methods else ""))
+    worst = sorted(rows, key=lambda r: sum(r["scores"].get(k) or 0 for k in (
+        "faithfulness", "citation_correctness", "answer_correctness")))[:10]
+    path = write_result({
+        "kind": "answers", "dataset": name, "questions": len(rows), "provider": models.provider,
+        "model": models.model_name, "methods": methods, "summary": summary,
+        "errors": sum(1 for r in rows if r["error"]),
+        "worst": [{"id": r["id"], "question": r["question"], "answer": r["outputs"].get("answer"),
+                   "relevant": r["reference"].get("relevant_doc_ids"), **r["scores"],
+                   "comments": r["comments"],
+                   "passages": [{"document_id": d, "text": t[:400]} for d, t in zip(
+                       r["outputs"].get("retrieved", []), r["outputs"].get("passages", []), strict=False)]}
+                  for r in worst],
+        "rows": [{"id": r["id"], **r["scores"]} for r in rows],
+    })
+    console.print(f"results: {path}")
+
+
+def _mean_scores(rows: list[dict]) -> dict[str, float]:
+    keys = dict.fromkeys(k for row in rows for k in row["scores"])
+    means = {}
+    for key in keys:
+        values = [row["scores"][key] for row in rows if row["scores"].get(key) is not None]
+        means[key] = round(sum(values) / len(values), 4) if values else 0.0
+    return means
+
+
+class Rating(StrEnum):
+    all = "all"
+    helpful = "helpful"
+    unhelpful = "unhelpful"
+
+
+@evaluation.command("export-feedback")
+def export_feedback(
+    output: Annotated[Path, typer.Option(help="the dataset to write (JSONL)")] = Path(
+        "evals/datasets/feedback.jsonl"),
+    days: Annotated[int | None, typer.Option(min=1, help="ratings of the last N days only")] = None,
+    rating: Annotated[Rating, typer.Option(help="which ratings")] = Rating.all,
+) -> None:
+    """Users' ratings (POST /feedback) as evaluation items: helpful answers become references."""
+    import time
+
+    from app.feedback import FeedbackStore, to_dataset_rows
+
+    settings = settings_or_exit()
+    store = FeedbackStore(settings.ledger_url)
+    try:
+        since = time.time() - days * 86_400 if days else 0.0
+        wanted = {Rating.helpful: 1, Rating.unhelpful: -1}.get(rating)
+        rows = to_dataset_rows(store.list(since=since, rating=wanted))
+    finally:
+        store.close()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_suffix(".partial")
+    partial.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    partial.replace(output)  # all or nothing
+    helpful = sum(1 for r in rows if r["rating"] > 0)
+    print(f"{len(rows)} ratings ({helpful} helpful, {len(rows) - helpful} to review) written to {output}")
+
+
+class Metric(StrEnum):
+    relevance = "relevance"
+    ndcg = "ndcg"
+    mrr = "mrr"
+    hit5 = "hit5"
+
+
+@evaluation.command("tune")
+def tune(
+    metric: Annotated[Metric, typer.Option(help="what to maximise (relevance: context relevance)")] = Metric.relevance,
+    trials: Annotated[int, typer.Option("--trials", "--optimization-trials", min=1, max=1000)] = 30,
+    dataset: Annotated[str, typer.Option(help="labelled questions (name or .jsonl path)")] = "sample_kb",
+    source: Annotated[Path | None, typer.Option(help="the documents (default KNOWLEDGE_BASE_DIR)")] = None,
+    chunk_sizes: Annotated[bool, typer.Option(help="also try chunk sizes (re-indexes a scratch copy)")] = True,
+    holdout: Annotated[float, typer.Option(min=0.0, max=0.9, help="share of questions held out")] = 0.3,
+    apply: Annotated[bool, typer.Option(help="write the best settings to the settings file")] = False,
+    settings_file: Annotated[Path, typer.Option(help="where --apply writes")] = Path(".env"),
+) -> None:
+    """Search the hybrid search's settings (runbook: tune_search_params.py); prints the best."""
+    from app.embeddings import build_embeddings
+    from app.llm import passages_read
+    from app.retrieval import build_vector_store
+    from evals import tuning
+
+    settings = settings_or_exit()
+    name, items = _dataset(dataset)
+    source = source or settings.knowledge_base_dir
+    if chunk_sizes and not source.is_dir():
+        fail(f"no documents at {source}: pass --source or --no-chunk-sizes")
+    embeddings = build_embeddings(settings.embedding_model)
+    existing = None if chunk_sizes else (settings.chunk_size, _embedded_store(build_vector_store(settings, embeddings)))
+    indexes = tuning.ScratchIndexes(settings, embeddings, source, existing)
+    space = tuning.SearchSpace(settings, tuning.CHUNK_SIZES if chunk_sizes else ())
+    try:
+        with Progress(console=console) as progress:
+            task = progress.add_task(f"tuning {metric.value}", total=trials)
+            result = tuning.tune(
+                settings, indexes, items, metric=metric.value, trials=trials, passages=passages_read(settings),
+                holdout=holdout, space=space,
+                on_trial=lambda n, value: progress.update(task, advance=1, description=f"trial {n + 1}: {value:.3f}"),
+                on_build=lambda size: progress.console.print(f"indexing with {size}-character chunks"))
+    finally:
+        indexes.close()
+    key = result["metric"]
+    current, best = result["current"], result["best"]
+    print(f"{key} on {result['questions']['tuning']} tuning questions: {current['tuning'][key]:.3f} now, "
+          f"{best['tuning'][key]:.3f} best")
+    if best["held_out"]:
+        print(f"{key} on {result['questions']['held_out']} held-out questions: {current['held_out'][key]:.3f} now, "
+              f"{best['held_out'][key]:.3f} with the best settings")
+    lines = tuning.settings_lines(best["settings"])
+    print("best settings: " + " ".join(f"{k}={v}" for k, v in lines.items()))
+    write_result({"kind": "tune", "dataset": name, **result})
+    if apply:
+        from dotenv import set_key
+
+        settings_file.touch(exist_ok=True)
+        for variable, value in lines.items():
+            set_key(settings_file, variable, value, quote_mode="never")
+        console.print(f"written to {settings_file}; restart the service to use them")
+        if best["settings"]["chunk_size"] != settings.chunk_size:
+            console.print(f"the chunk size changed: re-index (chatbot rebuild --source {source} --swap)")
+
+
+@evaluation.command("report")
+def report(
+    days: Annotated[int, typer.Option(min=1, max=366, help="the period")] = 7,
+    output_dir: Annotated[Path, typer.Option(help="where to write the HTML")] = Path("reports"),
+) -> None:
+    """The quality report of the last N days, as HTML (runbook: quality_report.py --days 7)."""
+    import time
+
+    from app.feedback import FeedbackStore
+    from evals.report import build_report
+    from evals.results import read_results
+
+    settings = settings_or_exit()
+    now = dt.datetime.now(dt.UTC)
+    results = read_results(since=now - dt.timedelta(days=days))
+    store = FeedbackStore(settings.ledger_url)
+    try:
+        since = time.time() - days * 86_400
+        feedback = {**store.summary(since), "unhelpful": store.list(since=since, rating=-1)[-10:]}
+    finally:
+        store.close()
+    html = build_report(results, feedback, days=days, now=now)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    path = output_dir / f"quality-{now:%Y-%m-%d}.html"
+    path.write_text(html, encoding="utf-8")
+    print(f"{len(results)} evaluation runs and {feedback['ratings']} ratings of the last {days} days: {path}")

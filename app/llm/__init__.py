@@ -32,6 +32,18 @@ class ChatModels:
         return self.chain.provider_names
 
 
+# The 270M local model reads ~400 prompt tokens/s on 2 cores and is distracted by extra
+# passages: with 2 instead of 4 its first token came twice as fast and its answers and
+# citations were better (bench/answers.py, sample set).
+LOCAL_PASSAGES = 2
+
+
+def passages_read(settings: Settings) -> int:
+    """How many of the retrieved passages (by rank) the configured model reads at most."""
+    passages = settings.max_passages or (LOCAL_PASSAGES if settings.llm_provider == "local" else None)
+    return min(passages or settings.retrieval_top_k, settings.retrieval_top_k)
+
+
 def _model_name(settings: Settings, provider: str) -> str:
     """LLM_MODEL names the primary's model; fallbacks run their provider's default."""
     if provider == settings.llm_provider and settings.llm_model:
@@ -130,10 +142,7 @@ def build_chat_models(
         model_names={name: _model_name(settings, name) for name in names},
         on_call=on_call,
     )
-    # The 270M local model reads ~400 prompt tokens/s on 2 cores and is distracted by
-    # extra passages: with 2 instead of 4 its first token came twice as fast and its
-    # answers and citations were better (bench/answers.py, sample set).
-    passages = settings.max_passages or (2 if local else None)
+    passages = settings.max_passages or (LOCAL_PASSAGES if local else None)
     return ChatModels(
         provider=settings.llm_provider,
         primary=primary,

@@ -24,6 +24,7 @@ __all__ = [
     "build_index_writer",
     "build_retriever",
     "build_vector_store",
+    "hybrid_retriever",
     "uses_replica",
     "reciprocal_rank_fusion",
 ]
@@ -85,12 +86,19 @@ def build_index_writer(settings: Settings, embeddings: Embeddings, index: str | 
     return primary
 
 
+def hybrid_retriever(settings: Settings, store: EmbeddedVectorStore, k: int | None = None) -> HybridRetriever:
+    """The embedded store's hybrid search as the settings tune it."""
+    return HybridRetriever(store=store, k=k or settings.retrieval_top_k, fetch_k=settings.retrieval_fetch_k,
+                           rrf_k=settings.rrf_k, vector_weight=settings.vector_weight,
+                           bm25_weight=settings.bm25_weight)
+
+
 def build_retriever(settings: Settings, store: Any, replica: EmbeddedVectorStore | None = None) -> BaseRetriever:
     """The retriever over the primary store, falling back to `replica` when one is given."""
     k = settings.retrieval_top_k
     match settings.vector_store:
         case "embedded":
-            retriever: BaseRetriever = HybridRetriever(store=store, k=k, rrf_k=settings.rrf_k)
+            retriever: BaseRetriever = hybrid_retriever(settings, store)
         case "opensearch":
             from app.retrieval.opensearch import OpenSearchRetriever
 
@@ -103,6 +111,6 @@ def build_retriever(settings: Settings, store: Any, replica: EmbeddedVectorStore
         return retriever
     return FallbackRetriever(
         primary=retriever,
-        replica=HybridRetriever(store=replica, k=k, rrf_k=settings.rrf_k),
+        replica=hybrid_retriever(settings, replica),
         timeout_seconds=settings.vector_store_timeout,
     )

@@ -1,7 +1,8 @@
 """Hybrid retrieval: vector and BM25 rankings fused by reciprocal rank fusion (RRF).
 
-RRF scores a chunk by the sum of 1 / (k + rank) over the rankings it appears in, so
-neither the cosine nor the BM25 scale has to be calibrated against the other.
+RRF scores a chunk by the sum of weight / (k + rank) over the rankings it appears in, so
+neither the cosine nor the BM25 scale has to be calibrated against the other; the
+weights (VECTOR_WEIGHT, BM25_WEIGHT) say how much each ranking counts.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ from app.retrieval.store import EmbeddedVectorStore
 _LEXICAL_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bm25")
 
 
-def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int = 60) -> list[tuple[str, float]]:
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int = 60,
+                           weights: Sequence[float] | None = None) -> list[tuple[str, float]]:
     """Fuse ranked id lists; returns (id, fused score), best first, ties by first seen."""
     fused: dict[str, float] = {}
-    for ranking in rankings:
+    for ranking, weight in zip(rankings, weights or [1.0] * len(rankings), strict=True):
         for rank, item in enumerate(ranking, start=1):
-            fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
+            fused[item] = fused.get(item, 0.0) + weight / (k + rank)
     return sorted(fused.items(), key=lambda kv: kv[1], reverse=True)
 
 
@@ -43,8 +45,10 @@ class HybridRetriever(BaseRetriever):
 
     store: EmbeddedVectorStore
     k: int = 4
-    fetch_k: int = 20
+    fetch_k: int = 20  # candidates from each search
     rrf_k: int = 60
+    vector_weight: float = 0.5
+    bm25_weight: float = 0.5
 
     def _get_relevant_documents(
         self,
@@ -67,7 +71,8 @@ class HybridRetriever(BaseRetriever):
         vector_hits = self.store.vector_search(query_vector, self.fetch_k, where)
         lexical_hits = lexical.result()
         fused = reciprocal_rank_fusion(
-            [[i for i, _ in vector_hits], [i for i, _ in lexical_hits]], k=self.rrf_k
+            [[i for i, _ in vector_hits], [i for i, _ in lexical_hits]], k=self.rrf_k,
+            weights=(self.vector_weight, self.bm25_weight),
         )[: self.k]
         cosine = self.store.cosine_scores(query_vector, [i for i, _ in fused])
         elapsed_ms = (time.perf_counter() - started) * 1000
