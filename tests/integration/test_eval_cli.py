@@ -1,8 +1,9 @@
-"""`chatbot eval prepare` and `chatbot eval search` on the real index of the sample knowledge base."""
+"""`chatbot eval prepare`, `search` and `tune` on the real index of the sample knowledge base."""
 
 import json
 import re
 
+import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
@@ -19,7 +20,7 @@ def test_eval_search_prints_the_runbooks_lines_and_writes_results(data_dir_copy,
     relevance = float(re.search(r"Average relevance score: ([\d.]+)", result.output).group(1))
     top1 = int(re.search(r"Top-1 accuracy: (\d+)%", result.output).group(1))
     top5 = int(re.search(r"Top-5 accuracy: (\d+)%", result.output).group(1))
-    assert 0 < relevance < 1 and 0 < top1 <= top5 <= 100
+    assert 0 < relevance <= 1 and 0 < top1 <= top5 <= 100
     written = json.loads(next((tmp_path / "evals" / "results").glob("search-*.json")).read_text())
     assert written["questions"] == sum(1 for line in dataset.read_text().splitlines() if line.strip())
     assert round(written["summary"]["hit@5"] * 100) == top5 and len(written["worst"]) == 10
@@ -40,3 +41,28 @@ def test_eval_prepare_builds_the_dataset_and_links_the_corpus(tmp_path):
     assert [json.loads(line)["id"] for line in lines] == ["pyfaq-001", "pyfaq-002"]
     missing = CliRunner().invoke(cli, ["eval", "prepare", "python-docs", "--sources", str(tmp_path / "none")])
     assert missing.exit_code == 1 and "apt-get install python3.11-doc" in " ".join(missing.output.split())
+
+
+def test_eval_tune_prints_the_best_settings_and_applies_them(data_dir_copy, tmp_path, monkeypatch):
+    monkeypatch.setenv("DATA_DIR", str(data_dir_copy))
+    monkeypatch.chdir(tmp_path)
+    env_file = tmp_path / "tuned.env"
+    env_file.write_text("LLM_PROVIDER=extractive\n")
+    result = CliRunner().invoke(cli, ["eval", "tune", "--metric", "ndcg", "--optimization-trials", "4",
+                                      "--no-chunk-sizes", "--apply", "--settings-file", str(env_file)])
+    assert result.exit_code == 0, result.output
+    now, best = map(float, re.search(r"ndcg@10 on 4\d tuning questions: ([\d.]+) now, ([\d.]+) best",
+                                     result.output).groups())
+    assert best >= now  # the current settings are the first trial
+    assert re.search(r"ndcg@10 on 2\d held-out questions", result.output)
+    written = json.loads(next((tmp_path / "evals" / "results").glob("tune-*.json")).read_text())
+    assert written["trials"] == 4 and written["best"]["tuning"]["ndcg@10"] == best
+    applied = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+    assert applied["LLM_PROVIDER"] == "extractive"  # the rest of the file is kept
+    assert applied["RRF_K"] == str(written["best"]["settings"]["rrf_k"])
+    assert float(applied["BM25_WEIGHT"]) + float(applied["VECTOR_WEIGHT"]) == pytest.approx(1.0)
+    assert applied["CHUNK_SIZE"] == "800"  # not searched: the index keeps its chunks
+    # The settings file now configures the search the service runs.
+    from app.settings import Settings
+    tuned = Settings(_env_file=env_file)
+    assert tuned.rrf_k == written["best"]["settings"]["rrf_k"]

@@ -69,6 +69,15 @@ def test_rrf_rewards_agreement_between_rankings():
     assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)
 
 
+def test_rrf_weights_say_which_ranking_counts_more():
+    rankings = [["v1", "shared"], ["b1", "shared"]]  # vector ranking, BM25 ranking
+    assert reciprocal_rank_fusion(rankings, k=1, weights=(0.9, 0.1))[0][0] == "v1"
+    assert reciprocal_rank_fusion(rankings, k=1, weights=(0.1, 0.9))[0][0] == "b1"
+    # Equal weights rank as no weights do.
+    assert [i for i, _ in reciprocal_rank_fusion(rankings, k=60, weights=(0.5, 0.5))] == \
+        [i for i, _ in reciprocal_rank_fusion(rankings, k=60)]
+
+
 def test_hybrid_retrieval_finds_an_exact_identifier_vectors_miss(store):
     texts = [f"General note {i} about deploying machine learning services." for i in range(30)]
     texts.append("Set ZX_QUOTA_42 to raise the quota.")
