@@ -44,6 +44,9 @@ test: install
 	@# The external evaluation set is built from Debian's Python documentation (skipped when absent).
 	@test -d /usr/share/doc/python3.11/html/_sources || (apt-get install -y -q python3.11-doc >/dev/null 2>&1 \
 		|| echo "python3.11-doc is not installed: the python-docs dataset test is skipped")
+	@# A real browser opens the quality report page.
+	@command -v chromium >/dev/null || (apt-get install -y -q chromium >/dev/null 2>&1 \
+		|| echo "chromium is not installed: the report page test is skipped")
 	$(BIN)/python -m pytest
 
 test-unit: install

@@ -26,9 +26,14 @@ def _series(results: list[dict[str, Any]]) -> dict[str, list[tuple[dt.datetime, 
     series: dict[str, list] = defaultdict(list)
     for result in results:
         if result.get("kind") in ("search", "answers") and result.get("summary"):
-            series[f"{result['kind']}: {Path(result['dataset']).stem}"].append(
-                (dt.datetime.fromisoformat(result["at"]), result["summary"]))
+            series[_series_name(result)].append((dt.datetime.fromisoformat(result["at"]), result["summary"]))
     return series
+
+
+def _series_name(result: dict[str, Any]) -> str:
+    """What a run's numbers compare with: the same kind, dataset and (for answers) model."""
+    name = f"{result['kind']}: {Path(result['dataset']).stem}"
+    return f"{name} ({result['provider']})" if result.get("provider") else name
 
 
 def _plot(name: str, points: list[tuple[dt.datetime, dict[str, float]]]) -> str:
@@ -46,6 +51,8 @@ def _plot(name: str, points: list[tuple[dt.datetime, dict[str, float]]]) -> str:
         if any(v is not None for v in values):
             axes.plot(times, [float("nan") if v is None else v for v in values], marker="o", label=metric)
     axes.set_ylim(0, 1.05)
+    if min(times) == max(times):  # one run: a readable hour around it, not matplotlib's default span
+        axes.set_xlim(times[0] - dt.timedelta(hours=1), times[0] + dt.timedelta(hours=1))
     axes.set_title(name)
     axes.grid(alpha=0.3)
     axes.xaxis.set_major_formatter(dates.DateFormatter("%m-%d %H:%M"))
@@ -60,13 +67,14 @@ def _plot(name: str, points: list[tuple[dt.datetime, dict[str, float]]]) -> str:
 
 def _worst(results: list[dict[str, Any]], limit: int = 10) -> list[dict[str, Any]]:
     """The worst questions of the latest search and answers run of each dataset."""
-    latest: dict[tuple[str, str], dict[str, Any]] = {}
-    for result in results:
-        latest[(result.get("kind"), result.get("dataset"))] = result
+    latest: dict[str, dict[str, Any]] = {}
     worst = []
-    for (kind, dataset), result in latest.items():
+    for result in results:
+        if result.get("kind") in ("search", "answers"):
+            latest[_series_name(result)] = result
+    for name, result in latest.items():
         for item in (result.get("worst") or [])[:limit]:
-            worst.append({"kind": kind, "dataset": Path(dataset or "").stem, **item})
+            worst.append({"run": name, **item})
     return worst
 
 

@@ -97,6 +97,38 @@ def search(
     console.print(f"results: {path}")
 
 
+@evaluation.command("embeddings")
+def embeddings(
+    sample_size: Annotated[int, typer.Option(min=2, max=100_000, help="chunks to sample")] = 100,
+    index: Annotated[str | None, typer.Option(help="the index (default VECTOR_STORE_INDEX)")] = None,
+    seed: Annotated[int, typer.Option(help="the sample's random seed")] = 0,
+) -> None:
+    """Embedding health of the index: drift from the model, spread, separation, near duplicates
+    (runbook: analyze_embeddings.py --sample-size 100)."""
+    from app.embeddings import build_embeddings
+    from app.retrieval import build_vector_store
+    from evals.embeddings import analyze_embeddings
+
+    settings = settings_or_exit(vector_store_index=index)
+    store = _embedded_store(build_vector_store(settings, build_embeddings(settings.embedding_model)))
+    try:
+        with console.status(f"embedding {sample_size} sampled chunks"):
+            report = analyze_embeddings(store, sample_size, seed)
+    except ValueError as exc:
+        fail(str(exc), code=1)
+    drift = report["drift"]
+    print(f"Chunks: {report['chunks']} ({report['sampled']} sampled from {report['documents_sampled']} documents), "
+          f"{report['dimensions']} dimensions, {settings.embedding_model}")
+    print(f"Stored vs fresh embedding: cosine mean {drift['mean']:.3f}, min {drift['min']:.3f} "
+          f"({drift['below_0.99']} below 0.99{': re-index with this model' if drift['below_0.99'] else ''})")
+    print(f"Spread (mean cosine across documents): {report['spread']:.3f}")
+    if report["separation"] is not None:
+        print(f"Within a document: {report['within_document']:.3f} (separation {report['separation']:+.3f})")
+    print(f"Near duplicates (cosine >= 0.98): {report['near_duplicates']:.0%}")
+    path = write_result({"kind": "embeddings", "dataset": store.path.stem, "summary": {}, "report": report})
+    console.print(f"results: {path}")
+
+
 def _embedded_store(store):
     if not hasattr(store, "embed_texts"):
         fail("this measures the embedded index (VECTOR_STORE=embedded)")

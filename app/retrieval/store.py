@@ -359,6 +359,17 @@ class EmbeddedVectorStore(VectorStore):
                 docs.append(Document(id=chunk_id, page_content=row[0], metadata=json.loads(row[1])))
         return docs
 
+    def all_chunk_ids(self) -> list[str]:
+        """Every chunk id, in the order the vectors are stored."""
+        return list(self._vectors()[0])
+
+    def stored_vectors(self, ids: Sequence[str]) -> np.ndarray:
+        """The stored (unit) vectors of these chunks, one row each, in order."""
+        with self._lock:
+            self._vectors()
+            row_of, matrix = self._row_of, self._matrix
+        return matrix[[row_of[i] for i in ids]]
+
     def cosine_scores(self, query_vector: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
         """Cosine similarity of the query to the given chunks (their rows only, not the index)."""
         with self._lock:

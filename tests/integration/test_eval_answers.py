@@ -41,7 +41,7 @@ def test_answers_are_graded_lexically_without_a_capable_model(workdir, monkeypat
     report = CliRunner().invoke(cli, ["eval", "report", "--days", "7"])
     assert report.exit_code == 0, report.output
     html = next((workdir / "reports").glob("quality-*.html")).read_text()
-    assert "answers: sample_kb" in html and "<svg" in html and written["worst"][0]["question"] in html
+    assert "answers: sample_kb (extractive)" in html and "<svg" in html and written["worst"][0]["question"] in html
 
 
 def test_unknown_dataset_is_refused_with_the_known_ones(workdir):

@@ -66,3 +66,30 @@ def test_eval_tune_prints_the_best_settings_and_applies_them(data_dir_copy, tmp_
     from app.settings import Settings
     tuned = Settings(_env_file=env_file)
     assert tuned.rrf_k == written["best"]["settings"]["rrf_k"]
+
+
+def test_eval_embeddings_reports_vectors_the_model_did_not_write(data_dir_copy, tmp_path, monkeypatch):
+    import sqlite3
+
+    import numpy as np
+
+    monkeypatch.setenv("DATA_DIR", str(data_dir_copy))
+    monkeypatch.chdir(tmp_path)
+    healthy = CliRunner().invoke(cli, ["eval", "embeddings", "--sample-size", "40"])
+    assert healthy.exit_code == 0, healthy.output
+    assert "cosine mean 1.000" in healthy.output and "(0 below 0.99)" in healthy.output
+    separation = float(re.search(r"separation ([+-][\d.]+)", healthy.output).group(1))
+    assert separation > 0  # chunks of one document are closer to each other than to others
+
+    # Vectors written by "another model": random unit vectors in place of five chunks'.
+    index = next((data_dir_copy / "index").glob("*.sqlite"))
+    with sqlite3.connect(index) as conn:
+        rows = conn.execute("SELECT rowid, vector FROM chunks ORDER BY rowid LIMIT 5").fetchall()
+        rng = np.random.default_rng(0)
+        for rowid, blob in rows:
+            vector = rng.standard_normal(len(blob) // 4).astype(np.float32)
+            conn.execute("UPDATE chunks SET vector = ? WHERE rowid = ?",
+                         ((vector / np.linalg.norm(vector)).tobytes(), rowid))
+    drifted = CliRunner().invoke(cli, ["eval", "embeddings", "--sample-size", "1000"])
+    assert drifted.exit_code == 0, drifted.output
+    assert "(5 below 0.99: re-index with this model)" in drifted.output
