@@ -118,15 +118,14 @@ async def run_experiment(target, items: Sequence[EvalExample], evaluators: list,
                                   metadata=metadata or {}, max_concurrency=1, client=client,
                                   upload_results=upload, disable_evaluator_tracing=not upload)
         rows = [row async for row in results]
-    by_question = {item.question: item for item in items}
     out = []
     for row in rows:
-        question = row["example"].inputs["question"]
+        example = row["example"]
         scores = {r.key: r.score for r in row["evaluation_results"]["results"]}
         comments = {r.key: r.comment for r in row["evaluation_results"]["results"] if r.comment}
         methods = {r.key: (r.evaluator_info or {}).get("method") for r in row["evaluation_results"]["results"]}
-        out.append({"id": by_question[question].id if question in by_question else None, "question": question,
-                    "outputs": row["run"].outputs or {}, "reference": row["example"].outputs,
+        out.append({"id": (example.metadata or {}).get("item_id"), "question": example.inputs["question"],
+                    "outputs": row["run"].outputs or {}, "reference": example.outputs,
                     "scores": scores, "comments": comments, "methods": methods,
                     "error": str(row["run"].error) if row["run"].error else None})
     return out

@@ -40,8 +40,9 @@ def test_sample_set_retrieval_stays_above_the_floors(kb_store, kb_data_dir):
 
 
 @pytest.mark.langsmith
-def test_extractive_answers_keep_to_their_passages_and_cite_right(kb_data_dir):
-    settings = load_settings(data_dir=kb_data_dir, llm_provider="extractive")
+def test_extractive_answers_keep_to_their_passages_and_cite_right(data_dir_copy):
+    # A copy: the graph's usage ledger writes beside the index.
+    settings = load_settings(data_dir=data_dir_copy, llm_provider="extractive")
     parts: dict = {}
     target = graph_target(compile_graph(build_dependencies(settings, parts=parts)))
     evaluate = answer_evaluator(LexicalGrader(parts["embeddings"].embed_documents))
