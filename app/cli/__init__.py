@@ -13,7 +13,7 @@ from app.cli import index as index_commands
 from app.cli.bench import bench
 from app.cli.common import console, settings_or_exit
 from app.cli.conversations import conversations
-from app.cli.evals import evaluation
+from app.cli.evals import enable_hybrid_search, evaluation
 from app.cli.keys import keys
 from app.cli.llm import context, llm, rate_limits, usage
 from app.cli.ops import check_latency, health, profile
@@ -37,6 +37,7 @@ cli.command()(context)
 cli.command()(profile)
 cli.command()(health)
 cli.command("check-latency")(check_latency)
+cli.command("enable-hybrid-search")(enable_hybrid_search)
 
 
 @cli.command()

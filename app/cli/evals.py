@@ -241,7 +241,7 @@ def export_feedback(
     partial.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     partial.replace(output)  # all or nothing
     helpful = sum(1 for r in rows if r["rating"] > 0)
-    print(f"{len(rows)} ratings ({helpful} helpful, {len(rows) - helpful} to review) written to {output}")
+    print(f"{_count(len(rows), 'rating')} ({helpful} helpful, {len(rows) - helpful} to review) written to {output}")
 
 
 class Metric(StrEnum):
@@ -298,14 +298,36 @@ def tune(
     print("best settings: " + " ".join(f"{k}={v}" for k, v in lines.items()))
     write_result({"kind": "tune", "dataset": name, **result})
     if apply:
-        from dotenv import set_key
-
-        settings_file.touch(exist_ok=True)
-        for variable, value in lines.items():
-            set_key(settings_file, variable, value, quote_mode="never")
-        console.print(f"written to {settings_file}; restart the service to use them")
+        write_settings(settings_file, lines)
         if best["settings"]["chunk_size"] != settings.chunk_size:
             console.print(f"the chunk size changed: re-index (chatbot rebuild --source {source} --swap)")
+
+
+def write_settings(settings_file: Path, lines: dict[str, str]) -> None:
+    """Set these variables in the settings file (`.env`), keeping its other lines."""
+    from dotenv import set_key
+
+    settings_file.touch(exist_ok=True)
+    for variable, value in lines.items():
+        set_key(settings_file, variable, value, quote_mode="never")
+    console.print(f"written to {settings_file}: {' '.join(f'{k}={v}' for k, v in lines.items())}; "
+                  "restart the service to use them")
+
+
+def enable_hybrid_search(
+    bm25_weight: Annotated[float, typer.Option(min=0.0, max=1.0, help="the BM25 ranking's weight")] = 0.5,
+    vector_weight: Annotated[float, typer.Option(min=0.0, max=1.0, help="the vector ranking's weight")] = 0.5,
+    rrf_k: Annotated[int | None, typer.Option(min=1, max=1000, help="the fusion constant (default: keep)")] = None,
+    settings_file: Annotated[Path, typer.Option(help="where to write")] = Path(".env"),
+) -> None:
+    """Weigh the hybrid search's two rankings (runbook: enable_hybrid_search.py --bm25-weight 0.3
+    --vector-weight 0.7); measure first with `chatbot eval search`."""
+    if bm25_weight == 0 and vector_weight == 0:
+        fail("the weights cannot both be 0")
+    lines = {"BM25_WEIGHT": str(bm25_weight), "VECTOR_WEIGHT": str(vector_weight)}
+    if rrf_k is not None:
+        lines["RRF_K"] = str(rrf_k)
+    write_settings(settings_file, lines)
 
 
 @evaluation.command("report")
@@ -333,4 +355,9 @@ def report(
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / f"quality-{now:%Y-%m-%d}.html"
     path.write_text(html, encoding="utf-8")
-    print(f"{len(results)} evaluation runs and {feedback['ratings']} ratings of the last {days} days: {path}")
+    print(f"{_count(len(results), 'evaluation run')} and {_count(feedback['ratings'], 'rating')} of the last "
+          f"{days} days: {path}")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -93,3 +93,18 @@ def test_eval_embeddings_reports_vectors_the_model_did_not_write(data_dir_copy, 
     drifted = CliRunner().invoke(cli, ["eval", "embeddings", "--sample-size", "1000"])
     assert drifted.exit_code == 0, drifted.output
     assert "(5 below 0.99: re-index with this model)" in drifted.output
+
+
+def test_enable_hybrid_search_writes_the_runbooks_weights(tmp_path):
+    env_file = tmp_path / "settings.env"
+    env_file.write_text("LLM_PROVIDER=extractive\nBM25_WEIGHT=0.5\n")
+    result = CliRunner().invoke(cli, ["enable-hybrid-search", "--bm25-weight", "0.3", "--vector-weight", "0.7",
+                                      "--settings-file", str(env_file)])
+    assert result.exit_code == 0, result.output
+    from app.settings import Settings
+    settings = Settings(_env_file=env_file)
+    assert (settings.bm25_weight, settings.vector_weight, settings.llm_provider) == (0.3, 0.7, "extractive")
+    assert env_file.read_text().count("BM25_WEIGHT") == 1  # replaced, not appended twice
+    refused = CliRunner().invoke(cli, ["enable-hybrid-search", "--bm25-weight", "0", "--vector-weight", "0",
+                                       "--settings-file", str(env_file)])
+    assert refused.exit_code == 2 and "both be 0" in refused.output
