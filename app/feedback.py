@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from app.db import Database
+from app.guardrails import redact
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (
@@ -40,6 +41,8 @@ class FeedbackStore:
 
     def record(self, *, conversation_id: str, message_id: str, owner: str, rating: int, comment: str | None,
                question: str, answer: str, cited: list[str], at: float | None = None) -> dict[str, Any]:
+        if comment:  # personal data in a comment is masked like a message's
+            comment, _ = redact(comment)
         row = (conversation_id, message_id, owner, rating, comment, question, answer, json.dumps(cited),
                at or time.time())
         # An upsert both SQLite and PostgreSQL accept: the newer rating replaces the older.
@@ -79,12 +82,13 @@ def to_dataset_rows(ratings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Ratings as evaluation items (the dataset format of `evals/datasets/README.md`).
 
     A helpful answer becomes a reference answer labelled with the documents it cited; an
-    unhelpful one keeps the question and the answer given, with an empty reference for a
-    reviewer to write.
+    unhelpful one (or a helpful one that cited nothing) keeps the question and the answer
+    given, with an empty reference for a reviewer to write.
     """
     rows = []
     for item in ratings:
-        helpful = item["rating"] > 0
+        # A helpful answer that cited nothing (a tool's result, small talk) labels no document.
+        helpful = item["rating"] > 0 and bool(item["cited"])
         rows.append({
             "id": f"fb-{item['message_id'].removeprefix('msg-')[:12]}",
             "question": item["question"],

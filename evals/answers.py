@@ -158,9 +158,13 @@ def answer_evaluator(grader: LexicalGrader | JudgeGrader, fallback: LexicalGrade
             return score, f"{reason} (judge failed: {type(exc).__name__})", f"{fallback.method} (judge failed)"
 
     def evaluate_answer(outputs: dict[str, Any], reference_outputs: dict[str, Any]) -> dict[str, Any]:
+        if not outputs or "answer" not in outputs:  # the turn failed: nothing to score, not a perfect score
+            return {"results": [{"key": key, "score": None, "comment": "the turn failed",
+                                 "evaluator_info": {"method": "none"}}
+                                for key in ("faithfulness", "citation_correctness", "answer_correctness")]}
         answer = outputs.get("answer", "")
         abstained = answer.startswith(no_answer)
-        faithful, why_faithful, faithful_method = (1.0, "abstained", grader.method) if abstained else graded(
+        faithful, why_faithful, faithful_method = (1.0, "abstained", "rule") if abstained else graded(
             "faithfulness", answer, outputs.get("passages", []))
         correct, why_correct, correct_method = graded("correctness", answer,
                                                       reference_outputs.get("reference_answer", ""))

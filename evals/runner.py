@@ -3,13 +3,16 @@
 Offline by default: with no LANGSMITH_API_KEY, results are not uploaded, tracing is off
 and the client points at a closed local port, so an evaluation makes no network call
 and needs no key. With a key, the dataset is created (or reused) in LangSmith under
-`chatbot-<name>` and the experiment is uploaded there.
+`chatbot-<name>-<content hash>` and the experiment is uploaded there.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import io
+import json
 import os
 import sys
 import time
@@ -49,14 +52,24 @@ def examples_of(items: Sequence[EvalExample], dataset_id: uuid.UUID | None = Non
     ]
 
 
-def _uploaded_dataset(client: Client, name: str, items: Sequence[EvalExample]) -> str:
-    """The dataset in LangSmith (created with the items the first time)."""
-    dataset_name = f"chatbot-{name}"
-    if not client.has_dataset(dataset_name=dataset_name):
+def _uploaded_dataset(client: Client, name: str, items: Sequence[EvalExample]) -> list[Example]:
+    """The items as examples of a LangSmith dataset named by its content (a changed file, or
+    another --limit, is another dataset); examples missing there (an earlier upload that
+    failed half-way) are added under their stable ids."""
+    digest = hashlib.sha256(json.dumps([dataclasses.astuple(i) for i in items]).encode()).hexdigest()[:8]
+    dataset_name = f"chatbot-{name}-{digest}"
+    if client.has_dataset(dataset_name=dataset_name):
+        dataset = client.read_dataset(dataset_name=dataset_name)
+    else:
         dataset = client.create_dataset(dataset_name, description=f"evals/datasets/{name}.jsonl")
+    wanted = examples_of(items, dataset.id)
+    present = {e.id for e in client.list_examples(dataset_id=dataset.id)}
+    missing = [e for e in wanted if e.id not in present]
+    if missing:
         client.create_examples(dataset_id=dataset.id, examples=[
-            {"inputs": e.inputs, "outputs": e.outputs, "metadata": e.metadata} for e in examples_of(items)])
-    return dataset_name
+            {"id": e.id, "inputs": e.inputs, "reference_outputs": e.outputs, "metadata": e.metadata}
+            for e in missing])
+    return list(client.list_examples(dataset_id=dataset.id, example_ids=[e.id for e in wanted]))
 
 
 def graph_target(graph) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]:

@@ -60,7 +60,7 @@ class SearchSpace:
 
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
         params = {
-            "rrf_k": trial.suggest_int("rrf_k", 1, 200, log=True),
+            "rrf_k": trial.suggest_int("rrf_k", 1, 1000, log=True),
             "bm25_weight": round(trial.suggest_float("bm25_weight", 0.0, 1.0), 3),
             "retrieval_fetch_k": trial.suggest_categorical("retrieval_fetch_k", sorted({*FETCH_KS,
                                                                                         self.current["retrieval_fetch_k"]})),
@@ -83,18 +83,19 @@ class ScratchIndexes:
     def store(self, chunk_size: int, on_build: Callable[[int], None] = lambda size: None):
         if chunk_size not in self._stores:
             from app.ingestion import index_directory
-            from app.retrieval import build_vector_store
+            from app.retrieval import EmbeddedVectorStore
 
             on_build(chunk_size)
-            settings = self._settings.model_copy(update={"data_dir": self._root / str(chunk_size)})
-            store = build_vector_store(settings, self._embeddings)
+            # Always an embedded store at a path of its own: never the service's index (nor a
+            # remote one that VECTOR_STORE names), whatever the settings say.
+            store = EmbeddedVectorStore(self._root / f"chunks-{chunk_size}.sqlite", self._embeddings)
             index_directory(store, self._source, chunk_size=chunk_size, chunk_overlap=overlap_for(chunk_size))
             self._stores[chunk_size] = store
         return self._stores[chunk_size]
 
     def close(self) -> None:
         for store in self._stores.values():
-            if str(getattr(store, "path", "")).startswith(str(self._root)):
+            if Path(store.path).is_relative_to(self._root):
                 store.close()
         shutil.rmtree(self._root, ignore_errors=True)
 
@@ -113,7 +114,9 @@ def tune(settings: Settings, indexes: ScratchIndexes, items: list[EvalExample], 
 
     key = METRICS[metric]
     space = space or SearchSpace(settings)
-    tuning, held_out = split(items, holdout)
+    tuning, held_out = split([i for i in items if i.relevant_doc_ids], holdout)
+    if len(tuning) < 2:
+        raise ValueError(f"{len(tuning)} labelled questions left to tune on: too few (lower --holdout)")
 
     def scores(params: dict[str, Any], part: list[EvalExample]) -> dict[str, float]:
         tuned = settings.model_copy(update={**params, "vector_weight": round(1 - params["bm25_weight"], 3)})

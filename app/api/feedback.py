@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from app.api.deps import get_owner, get_services
-from app.conversation import conversation_not_found
+from app.conversation import conversation_not_found, turn_lock
 from app.conversations import find_answer
 from app.errors import ApiError
 from app.runtime import Services
@@ -24,7 +24,9 @@ async def give_feedback(body: FeedbackRequest, services: Annotated[Services, Dep
     # Another owner's conversation is as unknown as a missing one.
     if await asyncio.to_thread(services.conversations.get, body.conversation_id, owner) is None:
         raise conversation_not_found(body.conversation_id)
-    answer = await find_answer(services.checkpointer, body.conversation_id, body.message_id)
+    # A stream's `final` event comes before the turn's checkpoint is written: wait for the turn.
+    async with turn_lock(body.conversation_id):
+        answer = await find_answer(services.checkpointer, body.conversation_id, body.message_id)
     if answer is None:
         raise ApiError(404, "message_not_found", f"conversation {body.conversation_id} has no answer "
                        f"{body.message_id}", {"message_id": body.message_id})

@@ -121,7 +121,8 @@ def embeddings(
           f"{report['dimensions']} dimensions, {settings.embedding_model}")
     print(f"Stored vs fresh embedding: cosine mean {drift['mean']:.3f}, min {drift['min']:.3f} "
           f"({drift['below_0.99']} below 0.99{': re-index with this model' if drift['below_0.99'] else ''})")
-    print(f"Spread (mean cosine across documents): {report['spread']:.3f}")
+    if report["spread"] is not None:
+        print(f"Spread (mean cosine across documents): {report['spread']:.3f}")
     if report["separation"] is not None:
         print(f"Within a document: {report['within_document']:.3f} (separation {report['separation']:+.3f})")
     print(f"Near duplicates (cosine >= 0.98): {report['near_duplicates']:.0%}")
@@ -160,7 +161,8 @@ def answers(
     from evals.answers import JudgeGrader, LexicalGrader, answer_evaluator
     from evals.runner import compile_graph, graph_target, run_experiment, uploading
 
-    settings = settings_or_exit()
+    # Every question answered afresh: a cached answer would grade an earlier run.
+    settings = settings_or_exit(enable_response_cache=False)
     name, items = _dataset(dataset)
     items = [i for i in items if i.reference_answer][:limit]
     if not items:
@@ -181,24 +183,41 @@ def answers(
             metadata={"provider": models.provider, "model": models.model_name},
             progress=lambda: progress.advance(task)))
     summary = _mean_scores(rows)
-    methods = {k: v for row in rows for k, v in row["methods"].items()}
+    methods = _methods(rows)
     for key, value in summary.items():
         print(f"{key.replace('_', ' ').capitalize()}: {value:.2f}" + (f" ({methods[key]})" if key in methods else ""))
+    errors = sum(1 for r in rows if r["error"])
+    if errors:
+        console.print(f"[red]{errors} of {len(rows)} questions failed: they are left out of the scores[/red]")
     worst = sorted(rows, key=lambda r: sum(r["scores"].get(k) or 0 for k in (
         "faithfulness", "citation_correctness", "answer_correctness")))[:10]
     path = write_result({
         "kind": "answers", "dataset": name, "questions": len(rows), "provider": models.provider,
         "model": models.model_name, "methods": methods, "summary": summary,
-        "errors": sum(1 for r in rows if r["error"]),
+        "errors": errors,
         "worst": [{"id": r["id"], "question": r["question"], "answer": r["outputs"].get("answer"),
                    "relevant": r["reference"].get("relevant_doc_ids"), **r["scores"],
                    "comments": r["comments"],
                    "passages": [{"document_id": d, "text": t[:400]} for d, t in zip(
                        r["outputs"].get("retrieved", []), r["outputs"].get("passages", []), strict=False)]}
                   for r in worst],
-        "rows": [{"id": r["id"], **r["scores"]} for r in rows],
+        "rows": [{"id": r["id"], **r["scores"], "methods": r["methods"], "error": r["error"]} for r in rows],
     })
     console.print(f"results: {path}")
+
+
+def _methods(rows: list[dict]) -> dict[str, str]:
+    """Per measure, how its scores were made: "judge", or "judge; lexical (judge failed) for 3"."""
+    from collections import Counter
+
+    described = {}
+    for key in dict.fromkeys(k for row in rows for k in row["methods"]):
+        counts = Counter(row["methods"][key] for row in rows if row["methods"].get(key))
+        if not counts:
+            continue
+        [(usual, _), *others] = counts.most_common()
+        described[key] = "; ".join([usual, *(f"{method} for {n}" for method, n in others)])
+    return described
 
 
 def _mean_scores(rows: list[dict]) -> dict[str, float]:
@@ -280,11 +299,15 @@ def tune(
     try:
         with Progress(console=console) as progress:
             task = progress.add_task(f"tuning {metric.value}", total=trials)
+            if not items:
+                raise ValueError("the dataset is empty")
             result = tuning.tune(
                 settings, indexes, items, metric=metric.value, trials=trials, passages=passages_read(settings),
                 holdout=holdout, space=space,
                 on_trial=lambda n, value: progress.update(task, advance=1, description=f"trial {n + 1}: {value:.3f}"),
                 on_build=lambda size: progress.console.print(f"indexing with {size}-character chunks"))
+    except ValueError as exc:
+        fail(f"{dataset}: {exc}")
     finally:
         indexes.close()
     key = result["metric"]

@@ -2,6 +2,8 @@
 
 import json
 import re
+import tempfile
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -108,3 +110,28 @@ def test_enable_hybrid_search_writes_the_runbooks_weights(tmp_path):
     refused = CliRunner().invoke(cli, ["enable-hybrid-search", "--bm25-weight", "0", "--vector-weight", "0",
                                        "--settings-file", str(env_file)])
     assert refused.exit_code == 2 and "both be 0" in refused.output
+
+
+def test_eval_tune_tries_chunk_sizes_on_scratch_indexes_only(data_dir_copy, tmp_path, monkeypatch):
+    monkeypatch.setenv("DATA_DIR", str(data_dir_copy))
+    monkeypatch.chdir(tmp_path)
+    live = {p.name: p.stat().st_mtime_ns for p in (data_dir_copy / "index").iterdir()}
+    scratch_before = set(Path(tempfile.gettempdir()).glob("chatbot-tune-*"))
+    result = CliRunner().invoke(cli, ["eval", "tune", "--trials", "3", "--source", str(ROOT / "data" / "knowledge_base")])
+    assert result.exit_code == 0, result.output
+    assert "indexing with 800-character chunks" in result.output
+    written = json.loads(next((tmp_path / "evals" / "results").glob("tune-*.json")).read_text())
+    assert written["best"]["settings"]["chunk_size"] in (400, 600, 800, 1200)
+    # The service's index is untouched and the scratch indexes are gone.
+    assert {p.name: p.stat().st_mtime_ns for p in (data_dir_copy / "index").iterdir()} == live
+    assert set(Path(tempfile.gettempdir()).glob("chatbot-tune-*")) == scratch_before
+    too_few = CliRunner().invoke(cli, ["eval", "tune", "--trials", "1", "--no-chunk-sizes", "--holdout", "0.9",
+                                       "--dataset", str(_tiny_dataset(tmp_path))])
+    assert too_few.exit_code == 2 and "too few" in too_few.output
+
+
+def _tiny_dataset(directory: Path) -> Path:
+    path = directory / "tiny.jsonl"
+    path.write_text(json.dumps({"id": "t-1", "question": "What is the RPO?", "reference_answer": "One hour.",
+                                "relevant_doc_ids": ["backup-and-disaster-recovery"]}) + "\n")
+    return path
