@@ -135,6 +135,22 @@ class UsageLedger:
         return [{"provider": p, "model": m, "calls": int(n), "total_tokens": int(t or 0), "cost_usd": float(c or 0)}
                 for p, m, n, t, c in rows]
 
+    def by_outcome(self, first_day: str, last_day: str) -> dict[str, dict[str, float]]:
+        """Calls and cost per outcome: what retried or failed calls cost beside the answers."""
+        rows = self._execute("SELECT outcome, count(*), sum(cost_usd) FROM llm_usage WHERE day >= ? AND day <= ? "
+                             "GROUP BY outcome", (first_day, last_day))
+        return {o: {"calls": int(n), "cost_usd": float(c or 0.0)} for o, n, c in rows}
+
+    def top_conversations(self, first_day: str, last_day: str, limit: int = 5) -> list[dict[str, Any]]:
+        """The conversations that cost the most (then used the most tokens) on those days."""
+        rows = self._execute(
+            "SELECT conversation_id, count(*), sum(prompt_tokens + completion_tokens), sum(cost_usd) FROM llm_usage "
+            "WHERE day >= ? AND day <= ? AND conversation_id IS NOT NULL GROUP BY conversation_id "
+            "ORDER BY sum(cost_usd) DESC, sum(prompt_tokens + completion_tokens) DESC LIMIT ?",
+            (first_day, last_day, limit))
+        return [{"conversation_id": i, "calls": int(n), "total_tokens": int(t or 0), "cost_usd": float(c or 0.0)}
+                for i, n, t, c in rows]
+
     def latencies(self, first_day: str, last_day: str) -> list[float]:
         """Latency (ms) of every answered call on those days (UTC)."""
         rows = self._execute("SELECT latency_ms FROM llm_usage WHERE day >= ? AND day <= ? AND outcome = 'answered'",

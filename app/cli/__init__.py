@@ -15,7 +15,7 @@ from app.cli.common import console, settings_or_exit
 from app.cli.conversations import conversations
 from app.cli.evals import enable_hybrid_search, evaluation
 from app.cli.keys import keys
-from app.cli.llm import context, llm, rate_limits, usage
+from app.cli.llm import context, cost_analysis, llm, rate_limits, usage
 from app.cli.ops import check_latency, health, profile
 from app.cli.tools import tools
 
@@ -33,6 +33,7 @@ cli.add_typer(keys, name="keys")
 cli.add_typer(evaluation, name="eval")
 cli.command("rate-limits")(rate_limits)
 cli.command()(usage)
+cli.command("cost-analysis")(cost_analysis)
 cli.command()(context)
 cli.command()(profile)
 cli.command()(health)

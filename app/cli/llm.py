@@ -122,6 +122,65 @@ def usage(
               f"${row['cost_usd']:,.2f}")
 
 
+def cost_analysis(
+    month: Annotated[str | None, typer.Option(help="YYYY-MM (UTC); default this month")] = None,
+) -> None:
+    """A month's model cost: by provider, by outcome, the costliest conversations, the month's
+    projection and where to save (runbook: cost_analysis.py --month YYYY-MM)."""
+    import calendar
+    import datetime as dt
+
+    from app.usage import UsageLedger
+
+    settings = settings_or_exit()
+    today = dt.datetime.now(dt.UTC).date()
+    try:
+        first = dt.date.fromisoformat(f"{month}-01") if month else today.replace(day=1)
+    except ValueError:
+        fail(f"--month must be YYYY-MM, not {month!r}")
+    days_in_month = calendar.monthrange(first.year, first.month)[1]
+    last = first.replace(day=days_in_month)
+    ledger = UsageLedger.from_settings(settings)
+    try:
+        span = (first.isoformat(), last.isoformat())
+        days, providers = ledger.report(*span), ledger.by_provider(*span)
+        outcomes, costliest = ledger.by_outcome(*span), ledger.top_conversations(*span)
+    finally:
+        ledger.close()
+    cost = sum(d["cost_usd"] for d in days)
+    prompt, completion = sum(d["prompt_tokens"] for d in days), sum(d["completion_tokens"] for d in days)
+    answered = outcomes.get("answered", {"calls": 0, "cost_usd": 0.0})
+    wasted = cost - answered["cost_usd"]
+    print(f"Month: {first:%Y-%m} ({len(days)} {'day' if len(days) == 1 else 'days'} with model calls)")
+    print(f"Estimated cost: ${cost:,.2f} for {prompt + completion:,} tokens "
+          f"({prompt:,} prompt, {completion:,} completion)")
+    if answered["calls"]:
+        answers = f"{answered['calls']:,} answer{'' if answered['calls'] == 1 else 's'}"
+        # Everything spent (retries included) over what users got.
+        print(f"Per answer: ${cost / answered['calls']:,.4f} ({answers}, retries and failures included)")
+    if first <= today <= last:
+        print(f"Projected for the month: ${cost / today.day * days_in_month:,.2f} at this month's daily rate")
+    for row in providers:
+        print(f"  {row['provider']} / {row['model']}: {row['calls']:,} calls, {row['total_tokens']:,} tokens, "
+              f"${row['cost_usd']:,.2f}")
+    for outcome, row in sorted(outcomes.items()):
+        print(f"  {outcome}: {row['calls']:,} calls, ${row['cost_usd']:,.2f}")
+    if costliest:
+        print("Costliest conversations:")
+        for row in costliest:
+            print(f"  {row['conversation_id']}: ${row['cost_usd']:,.4f}, {row['total_tokens']:,} tokens, "
+                  f"{row['calls']} calls")
+    # Where the money goes, with the knob that bounds it.
+    if prompt + completion and prompt / (prompt + completion) > 0.8:
+        print(f"Saving: prompts are {prompt / (prompt + completion):.0%} of the tokens; MAX_PASSAGES, "
+              f"MAX_HISTORY_MESSAGES and MAX_CONTEXT_LENGTH bound them (chatbot context shows one turn's)")
+    if cost and wasted / cost > 0.05:
+        print(f"Saving: {wasted / cost:.0%} of the cost went to calls that did not answer (retried, failed, "
+              f"interrupted): check provider errors and LLM_MAX_RETRIES")
+    if cost and not settings.enable_response_cache:
+        print("Saving: ENABLE_RESPONSE_CACHE is off: repeated questions are answered again")
+
+
 def context(
     conversation_id: Annotated[str, typer.Option(help="the conversation to analyse")],
 ) -> None:

@@ -162,3 +162,29 @@ def test_context_prints_the_runbook_breakdown_of_a_conversation(indexed, run, tm
     total = int(lines[2].split(":")[1].split()[0].replace(",", ""))
     assert total == sum(parts.values()) + 8  # and each of the two turn messages' role lines
     assert "no conversation 'nope'" in run("context", "--conversation-id", "nope", code=1)
+
+
+def test_cost_analysis_reports_a_months_spend_and_where_to_save(tmp_path, monkeypatch):
+    import datetime as dt
+
+    from app.usage import ModelCall, UsageLedger, parse_prices
+
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LLM_PRICES", '{"house-model": [0.001, 0.002]}')
+    ledger = UsageLedger(f"sqlite:///{tmp_path / 'usage.sqlite'}", parse_prices('{"house-model": [0.001, 0.002]}'))
+    at = dt.datetime(2026, 10, 5, 12, tzinfo=dt.UTC).timestamp()
+    ledger.record(ModelCall("azure", "house-model", "answered", 9000, 500, 10.0, "c-1"), at=at)
+    ledger.record(ModelCall("azure", "house-model", "failed", 9000, 0, 10.0, "c-2"), at=at)
+    ledger.record(ModelCall("azure", "house-model", "answered", 1000, 100, 10.0, "c-1"), at=at + 86_400 * 40)
+    ledger.close()
+    result = CliRunner().invoke(cli, ["cost-analysis", "--month", "2026-10"])
+    assert result.exit_code == 0, result.output
+    assert "Estimated cost: $0.02 for 18,500 tokens (18,000 prompt, 500 completion)" in result.output
+    assert "Month: 2026-10 (1 day with model calls)" in result.output
+    assert "Per answer: $0.0190 (1 answer, retries and failures included)" in result.output
+    assert "Projected" not in result.output  # a past month
+    # The costliest first: c-1's answer ($0.010) before c-2's failed call ($0.009).
+    assert result.output.index("  c-1: $0.0100") < result.output.index("  c-2: $0.0090")
+    assert "prompts are 97% of the tokens" in result.output and "47% of the cost went to calls" in result.output
+    bad = CliRunner().invoke(cli, ["cost-analysis", "--month", "October"])
+    assert bad.exit_code == 2 and "YYYY-MM" in bad.output

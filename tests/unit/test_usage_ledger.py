@@ -42,3 +42,16 @@ def test_a_bad_price_table_is_a_start_up_error():
     with pytest.raises(ConfigurationError, match="LLM_PRICES"):
         parse_prices("gpt-4: cheap")
     assert parse_prices("")["gpt-4"] == (0.03, 0.06)
+
+
+def test_outcomes_and_the_costliest_conversations(ledger):
+    ledger.record(ModelCall("azure", "house-model", "answered", 1000, 500, 10.0, "cheap"), at=DAY1)
+    ledger.record(ModelCall("azure", "house-model", "failed", 4000, 0, 10.0, "dear"), at=DAY1)
+    ledger.record(ModelCall("azure", "house-model", "answered", 4000, 1000, 10.0, "dear"), at=DAY2)
+    ledger.record(ModelCall("local", "gemma-3-270m", "answered", 9000, 900, 10.0, "free"), at=DAY2)
+    outcomes = ledger.by_outcome("2026-11-01", "2026-11-30")
+    assert outcomes["failed"] == {"calls": 1, "cost_usd": pytest.approx(0.004)}
+    assert outcomes["answered"]["calls"] == 3
+    top = ledger.top_conversations("2026-11-01", "2026-11-30", limit=2)
+    assert [(r["conversation_id"], r["calls"]) for r in top] == [("dear", 2), ("cheap", 1)]
+    assert top[0]["cost_usd"] == pytest.approx(0.004 + 0.004 + 0.002)
