@@ -60,10 +60,10 @@ class FeedbackStore:
         rows = self._db.execute(f"SELECT {_COLUMNS} FROM feedback WHERE {where} ORDER BY created_at", tuple(params))
         return [_row(r) for r in rows]
 
-    def summary(self, since: float = 0.0) -> dict[str, Any]:
+    def summary(self, since: float = 0.0, until: float = float("inf")) -> dict[str, Any]:
         [(total, helpful)] = self._db.execute(
             "SELECT COUNT(*), COALESCE(SUM(CASE WHEN rating > 0 THEN 1 ELSE 0 END), 0) FROM feedback "
-            "WHERE created_at >= ?", (since,))
+            "WHERE created_at >= ? AND created_at < ?", (since, min(until, 1e18)))
         return {"ratings": int(total), "helpful": int(helpful),
                 "helpful_share": round(int(helpful) / int(total), 3) if total else None}
 

@@ -151,6 +151,12 @@ class UsageLedger:
         return [{"conversation_id": i, "calls": int(n), "total_tokens": int(t or 0), "cost_usd": float(c or 0.0)}
                 for i, n, t, c in rows]
 
+    def conversations(self, first_day: str, last_day: str) -> int:
+        """How many conversations had a model call on those days."""
+        [(n,)] = self._execute("SELECT count(DISTINCT conversation_id) FROM llm_usage WHERE day >= ? AND day <= ? "
+                               "AND conversation_id IS NOT NULL", (first_day, last_day))
+        return int(n)
+
     def latencies(self, first_day: str, last_day: str) -> list[float]:
         """Latency (ms) of every answered call on those days (UTC)."""
         rows = self._execute("SELECT latency_ms FROM llm_usage WHERE day >= ? AND day <= ? AND outcome = 'answered'",

@@ -1,4 +1,5 @@
-"""`chatbot conversations ...`: the runbook's conversation scripts (get, export, list, archive, delete, stats)."""
+"""`chatbot conversations ...`: the runbook's conversation scripts (get, export, list, archive, delete, stats,
+metrics)."""
 
 from __future__ import annotations
 
@@ -140,3 +141,54 @@ def stats() -> None:
         print(f"  {status}: {counts['conversations']:,} ({counts['turns']:,} turns)")
     print(f"Turns: {report['turns']:,} (mean {report['mean_turns']} per conversation)")
     print(f"Oldest: {format_time(report['oldest'])}; latest turn: {format_time(report['latest_turn'])}")
+
+
+@conversations.command("metrics")
+def metrics(
+    date: Annotated[str | None, typer.Option(help="the day, YYYY-MM-DD (UTC); default today")] = None,
+) -> None:
+    """One day's conversations: started, active, answers, latency, tokens, cost and ratings
+    (runbook: conversation_metrics.py --date)."""
+    import datetime as dt
+
+    from app.conversations import ConversationRegistry
+    from app.feedback import FeedbackStore
+    from app.usage import UsageLedger
+
+    settings = settings_or_exit()
+    try:
+        day = dt.date.fromisoformat(date) if date else dt.datetime.now(dt.UTC).date()
+    except ValueError:
+        fail(f"--date must be YYYY-MM-DD, not {date!r}")
+    start = dt.datetime.combine(day, dt.time(), dt.UTC).timestamp()
+    registry = ConversationRegistry(settings.checkpoint_url)
+    ledger = UsageLedger.from_settings(settings)
+    feedback = FeedbackStore(settings.ledger_url)
+    try:
+        started = registry.started_per_day(start).get(day.isoformat(), 0)
+        [usage] = ledger.report(day.isoformat(), day.isoformat()) or [None]
+        active = ledger.conversations(day.isoformat(), day.isoformat())
+        latencies = ledger.latencies(day.isoformat(), day.isoformat())
+        ratings = feedback.summary(start, start + 86_400)
+    finally:
+        registry.close()
+        ledger.close()
+        feedback.close()
+    print(f"Date: {day.isoformat()}")
+    print(f"Conversations started: {started:,}; with a model answer: {active:,}")
+    if usage:
+        answered = usage["calls"] - usage["failed_calls"]
+        print(f"Model answers: {answered:,} ({usage['failed_calls']:,} calls retried, failed or interrupted)")
+        print(f"Tokens: {usage['total_tokens']:,} ({usage['prompt_tokens']:,} prompt, "
+              f"{usage['completion_tokens']:,} completion); estimated cost ${usage['cost_usd']:,.2f}")
+    else:
+        print("Model answers: 0")
+    if latencies:
+        import numpy as np
+
+        p50, p95 = np.percentile(latencies, [50, 95]) / 1000
+        print(f"Model latency: p50 {p50:.2f} s, p95 {p95:.2f} s ({len(latencies):,} answers)")
+    if ratings["ratings"]:
+        print(f"Ratings: {ratings['ratings']:,}, {ratings['helpful_share']:.0%} helpful")
+    else:
+        print("Ratings: none")

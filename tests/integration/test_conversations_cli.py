@@ -51,3 +51,21 @@ def test_get_export_list_archive_delete_and_stats(data_dir_copy, database):
     assert run("conversations", "delete", "--older-than", "0").startswith("deleted 0")
     assert "no conversation" in run("conversations", "get", ids[0], code=1)  # checkpoints gone too
     assert "--status must be one of" in run("conversations", "list", "--status", "gone", code=2)
+
+
+def test_a_days_conversation_metrics(data_dir_copy, monkeypatch):
+    monkeypatch.setenv("DATA_DIR", str(data_dir_copy))
+    with running_app(data_dir_copy, llm_provider="extractive") as client:
+        answers = [client.post("/chat", json={"message": "What is the RPO for conversations?",
+                                              "conversation_id": f"m-{n}"}).json() for n in range(2)]
+        client.post("/chat", json={"message": "How often do backups run?", "conversation_id": "m-0"})
+        client.post("/feedback", json={"conversation_id": "m-0", "message_id": answers[0]["message_id"], "rating": 1})
+        client.post("/feedback", json={"conversation_id": "m-1", "message_id": answers[1]["message_id"],
+                                       "rating": -1})
+    out = run("conversations", "metrics")
+    assert "Conversations started: 2; with a model answer: 2" in out
+    assert "Model answers: 3 (0 calls retried, failed or interrupted)" in out
+    assert "Model latency: p50" in out and "Ratings: 2, 50% helpful" in out
+    quiet = run("conversations", "metrics", "--date", "2001-01-01")
+    assert "Conversations started: 0; with a model answer: 0" in quiet and "Ratings: none" in quiet
+    assert "YYYY-MM-DD" in run("conversations", "metrics", "--date", "yesterday", code=2)
