@@ -17,6 +17,7 @@ from app.cli.evals import enable_hybrid_search, evaluation
 from app.cli.keys import keys
 from app.cli.llm import context, cost_analysis, llm, rate_limits, usage
 from app.cli.ops import check_latency, health, profile
+from app.cli.smoke import smoke_test
 from app.cli.tools import tools
 
 cli = typer.Typer(help="Operate the chatbot service.", no_args_is_help=True, add_completion=False)
@@ -38,6 +39,7 @@ cli.command()(context)
 cli.command()(profile)
 cli.command()(health)
 cli.command("check-latency")(check_latency)
+cli.command("smoke-test")(smoke_test)
 cli.command("enable-hybrid-search")(enable_hybrid_search)
 
 

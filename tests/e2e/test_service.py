@@ -65,3 +65,17 @@ def test_langserve_publishes_playground_and_schemas(service_url):
     assert httpx.get(f"{service_url}/graph/playground/").status_code == 200
     schema = httpx.get(f"{service_url}/graph/input_schema").json()
     assert "messages" in json.dumps(schema)
+
+
+def test_smoke_test_passes_against_the_running_service_and_fails_against_none(service_url):
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+    from tests.e2e.conftest import free_port
+
+    result = CliRunner().invoke(cli, ["smoke-test", "--url", service_url])
+    assert result.exit_code == 0, result.output
+    assert [line.split(":")[0] for line in result.output.splitlines() if line.startswith(("PASS", "FAIL"))] == [
+        "PASS health", "PASS chat", "PASS stream", "PASS conversation history", "PASS metrics"]
+    nothing = CliRunner().invoke(cli, ["smoke-test", "--url", f"http://127.0.0.1:{free_port()}", "--timeout", "2"])
+    assert nothing.exit_code == 1 and nothing.output.count("FAIL") == 5 and "5 check(s) failed" in nothing.output
