@@ -6,14 +6,13 @@ The service runs as its own process; every question of the sample set is asked o
   the time from first token to the final event;
 - `cited_relevant`: share of answers whose first citation is a relevant document;
 - `fact_recall`: mean share of the reference answer's content words found in the answer
-  (a lexical measure, not a judge: issue 7 brings judged correctness);
+  (`chatbot eval answers`' lexical answer correctness);
 - `no_answer`: share of answers that say the passages do not answer.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import time
 
 import httpx
@@ -21,13 +20,7 @@ from rich.progress import track
 
 import prompts
 from bench.common import console, indexed_data_dir, percentiles, running_service, sample_questions
-
-_WORD = re.compile(r"[a-z0-9]+")
-_STOP = set("a an and are as at be by for from in is it of on or the to with that this its".split())
-
-
-def _content_words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+from evals.answers import content_words
 
 
 def _ask(client: httpx.Client, url: str, question: str) -> dict:
@@ -68,8 +61,8 @@ def _measure(provider: str, data_dir, questions: list[dict]) -> dict:
             rates.append(tokens / result["decode_s"])
         sources = [s["document_id"] for s in final["sources"]]
         cited += bool(sources and sources[0] in item["relevant_doc_ids"])
-        reference = _content_words(item["reference_answer"])
-        recall.append(len(reference & _content_words(final["answer"])) / max(1, len(reference)))
+        reference = content_words(item["reference_answer"])
+        recall.append(len(reference & content_words(final["answer"])) / max(1, len(reference)))
         empty += final["answer"].startswith(no_answer)
         if len(examples) < 5:
             examples.append({"question": item["question"], "answer": final["answer"], "reference": item["reference_answer"]})

@@ -36,8 +36,10 @@ def ndcg_at(ranking: list[str], relevant: set[str], k: int = 10) -> float:
     return dcg / ideal if ideal else 0.0
 
 
-def summarise(per_question: list[dict[str, float]]) -> dict[str, float]:
-    """The mean of each metric over the questions."""
-    if not per_question:
-        return {}
-    return {name: round(sum(q[name] for q in per_question) / len(per_question), 3) for name in per_question[0]}
+def summarise(per_question: list[dict[str, float | None]]) -> dict[str, float]:
+    """The mean of each metric over the questions that have a score for it (None: not scored)."""
+    means = {}
+    for name in dict.fromkeys(name for q in per_question for name in q):
+        values = [q[name] for q in per_question if q.get(name) is not None]
+        means[name] = round(sum(values) / len(values), 3) if values else 0.0
+    return means

@@ -159,6 +159,7 @@ def answers(
     (LangSmith `evaluate`, offline unless LANGSMITH_API_KEY is set); JSON under evals/results/."""
     from app.runtime import build_dependencies
     from evals.answers import JudgeGrader, LexicalGrader, answer_evaluator
+    from evals.metrics import summarise
     from evals.runner import compile_graph, graph_target, run_experiment, uploading
 
     # Every question answered afresh: a cached answer would grade an earlier run.
@@ -182,7 +183,7 @@ def answers(
             dataset=name, experiment_prefix=f"chatbot-{name}",
             metadata={"provider": models.provider, "model": models.model_name},
             progress=lambda: progress.advance(task)))
-    summary = _mean_scores(rows)
+    summary = summarise([row["scores"] for row in rows])
     methods = _methods(rows)
     for key, value in summary.items():
         print(f"{key.replace('_', ' ').capitalize()}: {value:.2f}" + (f" ({methods[key]})" if key in methods else ""))
@@ -218,15 +219,6 @@ def _methods(rows: list[dict]) -> dict[str, str]:
         [(usual, _), *others] = counts.most_common()
         described[key] = "; ".join([usual, *(f"{method} for {n}" for method, n in others)])
     return described
-
-
-def _mean_scores(rows: list[dict]) -> dict[str, float]:
-    keys = dict.fromkeys(k for row in rows for k in row["scores"])
-    means = {}
-    for key in keys:
-        values = [row["scores"][key] for row in rows if row["scores"].get(key) is not None]
-        means[key] = round(sum(values) / len(values), 4) if values else 0.0
-    return means
 
 
 class Rating(StrEnum):

@@ -38,10 +38,14 @@ class ChatModels:
 LOCAL_PASSAGES = 2
 
 
+def max_passages(settings: Settings) -> int | None:
+    """MAX_PASSAGES, or the local model's default; None: as many as fit the context budget."""
+    return settings.max_passages or (LOCAL_PASSAGES if settings.llm_provider == "local" else None)
+
+
 def passages_read(settings: Settings) -> int:
     """How many of the retrieved passages (by rank) the configured model reads at most."""
-    passages = settings.max_passages or (LOCAL_PASSAGES if settings.llm_provider == "local" else None)
-    return min(passages or settings.retrieval_top_k, settings.retrieval_top_k)
+    return min(max_passages(settings) or settings.retrieval_top_k, settings.retrieval_top_k)
 
 
 def _model_name(settings: Settings, provider: str) -> str:
@@ -142,14 +146,13 @@ def build_chat_models(
         model_names={name: _model_name(settings, name) for name in names},
         on_call=on_call,
     )
-    passages = settings.max_passages or (LOCAL_PASSAGES if local else None)
     return ChatModels(
         provider=settings.llm_provider,
         primary=primary,
         chain=chain,
         supports_tools=settings.llm_provider in ("openai", "azure"),
         count_tokens=count,
-        max_passages=passages,
+        max_passages=max_passages(settings),
         model_name=_model_name(settings, settings.llm_provider),
     )
 

@@ -4,8 +4,10 @@ import json
 from contextlib import contextmanager
 
 import pytest
+from fastapi import Request, WebSocket
 from fastapi.testclient import TestClient
 
+from app.api.deps import get_owner, get_ws_owner
 from app.main import create_app
 from app.settings import load_settings
 
@@ -33,4 +35,28 @@ def sse_events(response) -> list[tuple[str, dict]]:
 @pytest.fixture
 def extractive_client(data_dir_copy):
     with running_app(data_dir_copy, llm_provider="extractive") as client:
+        yield client
+
+
+BOB = {"x-test-owner": "bob"}  # the second owner's header; without it the caller is alice
+
+
+def header_owner(request: Request) -> str:
+    return request.headers.get("x-test-owner", "alice")
+
+
+def header_owner_ws(websocket: WebSocket) -> str:
+    return websocket.headers.get("x-test-owner", "alice")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def owners_client(request, data_dir_copy):
+    """The app (extractive model) where a test header says who calls, so that two owners can be
+    played against each other through the real routes; on SQLite and on PostgreSQL."""
+    overrides = {"llm_provider": "extractive"}
+    if request.param == "postgresql":
+        overrides["database_url"] = request.getfixturevalue("postgres_url")
+    with running_app(data_dir_copy, **overrides) as client:
+        client.app.dependency_overrides[get_owner] = header_owner
+        client.app.dependency_overrides[get_ws_owner] = header_owner_ws
         yield client

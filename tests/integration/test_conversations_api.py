@@ -8,34 +8,15 @@ import json
 import uuid
 
 import pytest
-from fastapi import Request, WebSocket
 
-from app.api.deps import get_owner, get_ws_owner
-from tests.integration.conftest import running_app, sse_events
+from tests.integration.conftest import BOB, sse_events
 
 QUESTION = "What is the RPO for conversations?"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def client(request, data_dir_copy):
-    overrides = {"llm_provider": "extractive"}
-    if request.param == "postgresql":
-        overrides["database_url"] = request.getfixturevalue("postgres_url")
-    with running_app(data_dir_copy, **overrides) as client:
-        client.app.dependency_overrides[get_owner] = header_owner
-        client.app.dependency_overrides[get_ws_owner] = header_owner_ws
-        yield client
-
-
-def header_owner(request: Request) -> str:
-    return request.headers.get("x-test-owner", "alice")
-
-
-def header_owner_ws(websocket: WebSocket) -> str:
-    return websocket.headers.get("x-test-owner", "alice")
-
-
-BOB = {"x-test-owner": "bob"}
+@pytest.fixture
+def client(owners_client):
+    return owners_client
 
 
 def new_id() -> str:

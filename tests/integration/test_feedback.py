@@ -6,23 +6,15 @@ import uuid
 import pytest
 from typer.testing import CliRunner
 
-from app.api.deps import get_owner
 from app.cli import cli
-from tests.integration.conftest import running_app
-from tests.integration.test_conversations_api import BOB, header_owner
+from tests.integration.conftest import BOB
 
 QUESTION = "What is the RPO for conversations?"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def client(request, data_dir_copy):
-    overrides = {"llm_provider": "extractive"}
-    if request.param == "postgresql":
-        overrides["database_url"] = request.getfixturevalue("postgres_url")
-    with running_app(data_dir_copy, **overrides) as client:
-        client.app.dependency_overrides[get_owner] = header_owner
-        client.overrides = overrides
-        yield client
+@pytest.fixture
+def client(owners_client):
+    return owners_client
 
 
 def _ask(client) -> dict:
@@ -80,8 +72,8 @@ def test_export_feedback_writes_a_dataset_of_the_ratings(client, tmp_path, monke
         client.post("/feedback", json={"conversation_id": answer["conversation_id"],
                                        "message_id": answer["message_id"], "rating": rating})
     monkeypatch.setenv("DATA_DIR", str(client.app.state.services.settings.data_dir))
-    if "database_url" in client.overrides:
-        monkeypatch.setenv("DATABASE_URL", client.overrides["database_url"])
+    if database_url := client.app.state.services.settings.database_url:
+        monkeypatch.setenv("DATABASE_URL", database_url)
     output = tmp_path / "feedback.jsonl"
     result = CliRunner().invoke(cli, ["eval", "export-feedback", "--output", str(output)])
     assert result.exit_code == 0, result.output
