@@ -31,7 +31,11 @@ COPY --chown=chatbot:chatbot data/knowledge_base ./data/knowledge_base
 COPY NOTICE ./
 # logs/chatbot.log (LOG_FILE), where the runbook's `tail` and `grep -c ERROR` read it.
 RUN mkdir -p /srv/logs && chown chatbot:chatbot /srv/logs
+# Keys from the first request on: give the first one as a secret, stored hashed at start-up
+# (CHATBOT_BOOTSTRAP_KEY, with CHATBOT_BOOTSTRAP_OWNER and CHATBOT_BOOTSTRAP_SCOPES), or create
+# it with an init step (`chatbot keys create --owner NAME --scopes admin`) on the shared database.
 ENV PATH=/opt/venv/bin:$PATH \
+    AUTH_REQUIRED=true \
     LLM_MODEL_PATH=/opt/models/gemma-3-270m-q4_k_m.gguf \
     DATA_DIR=/srv/data \
     HF_HUB_OFFLINE=1 \

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
-HOST ?= 0.0.0.0
+HOST ?= 127.0.0.1
 # llama-cpp-python has no wheel on PyPI and compiles for 7-13 minutes on 2 cores: the
 # wheel is built once per machine into this cache and reused by every clone and CI run.
 WHEELHOUSE ?= $(HOME)/.cache/chatbot/wheels

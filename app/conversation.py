@@ -21,7 +21,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from langchain_core.messages import AIMessageChunk, HumanMessage
+from langchain_core.messages import HumanMessage
 from langgraph.constants import INTERRUPT
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
@@ -51,8 +51,10 @@ class Turn:
 
     `message` starts a new turn; `decision` (`{"approved", "comment", "by"}`) instead resumes
     the tool call waiting for approval. `new`: the conversation was just claimed (nothing
-    can wait in it). `scopes`: the caller's API-key scopes, which the tools check (None: an
-    operator in-process, every scope).
+    can wait in it). `scopes`: the caller's API-key scopes, which the tools check (None: no
+    tool with a side effect and no admin tool runs). `caller`: who sends this turn, when not
+    the owner (an admin deciding on another owner's tool call); the graph records it as
+    the approver.
     """
 
     conversation_id: str
@@ -61,6 +63,7 @@ class Turn:
     decision: dict[str, Any] | None = None
     new: bool = False
     scopes: frozenset[str] | None = None
+    caller: str | None = None
 
 
 def check_message(request: ChatRequest, max_chars: int) -> None:
@@ -193,7 +196,8 @@ async def stream_turn(
                     return
                 run_input: Any = ({"messages": [HumanMessage(turn.message)]} if turn.decision is None
                                   else Command(resume={"by": turn.owner, **turn.decision}))
-                async for event in _stream_turn(graph, run_input, conversation_id, turn.scopes):
+                async for event in _stream_turn(graph, run_input, conversation_id, turn.scopes,
+                                                turn.caller or turn.owner):
                     # A decision completes the turn that paused for it: that turn is counted already.
                     if event.event == "final" and registry is not None and turn.decision is None:
                         try:
@@ -206,11 +210,15 @@ async def stream_turn(
         yield ChatEvent("error", error_body("overloaded", str(exc), {"retry_after": exc.retry_after}))
 
 
+def _run_config(conversation_id: str, scopes: frozenset[str] | None, caller: str) -> dict[str, Any]:
+    """The graph run's config: who calls with which scopes (the tools and approvals check them)."""
+    return {"configurable": {"thread_id": conversation_id, "owner": caller,
+                             **({"scopes": sorted(scopes)} if scopes is not None else {})}}
+
+
 async def _stream_turn(graph: CompiledStateGraph, run_input: Any, conversation_id: str,
-                       scopes: frozenset[str] | None = None) -> AsyncIterator[ChatEvent]:
-    # The caller's scopes reach the tools (None: an operator in-process, every scope).
-    config = {"configurable": {"thread_id": conversation_id,
-                               **({"scopes": sorted(scopes)} if scopes is not None else {})}}
+                       scopes: frozenset[str] | None, caller: str) -> AsyncIterator[ChatEvent]:
+    config = _run_config(conversation_id, scopes, caller)
     started = time.perf_counter()
     streamed_tokens = 0
     state: dict[str, Any] = {}
@@ -219,7 +227,7 @@ async def _stream_turn(graph: CompiledStateGraph, run_input: Any, conversation_i
         async for mode, payload in graph.astream(
             run_input,
             config,
-            stream_mode=["updates", "messages", "values", "custom"],
+            stream_mode=["updates", "values", "custom"],
             durability=TURN_DURABILITY,
         ):
             if answered:
@@ -244,13 +252,12 @@ async def _stream_turn(graph: CompiledStateGraph, run_input: Any, conversation_i
                 # The provider failed mid-answer: the client drops the tokens it has so far.
                 streamed_tokens = 0
                 yield ChatEvent("restart", payload["restart"])
-            elif mode == "messages":
-                chunk, meta = payload
-                if meta.get("langgraph_node") == "generate" and isinstance(chunk, AIMessageChunk) and chunk.content:
-                    if streamed_tokens == 0:
-                        metrics.TIME_TO_FIRST_TOKEN.observe(time.perf_counter() - started)
-                    streamed_tokens += 1
-                    yield ChatEvent("token", {"text": chunk.content})
+            elif mode == "custom" and isinstance(payload, dict) and "token" in payload:
+                # The answer as generate writes it: only text the output guard leaves as it is.
+                if streamed_tokens == 0:
+                    metrics.TIME_TO_FIRST_TOKEN.observe(time.perf_counter() - started)
+                streamed_tokens += 1
+                yield ChatEvent("token", {"text": payload["token"]})
     except Exception as exc:
         log.error("chat turn failed for conversation %s: %s", conversation_id, type(exc).__name__, exc_info=exc)
         if not answered:

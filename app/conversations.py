@@ -5,7 +5,7 @@ database) records each conversation's owner, status (`active`, `archived`), when
 started, when its last turn ended and how many turns it had, which is what the runbook's
 list, archive, delete and stats operations select on, and what keeps one owner out of
 another's conversations. Archiving and deleting are safe to re-run; deleting removes the
-checkpoints too.
+checkpoints and every other copy of the conversation's text (`delete_conversation`).
 """
 
 from __future__ import annotations
@@ -13,9 +13,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.db import Database
+
+if TYPE_CHECKING:
+    from app.cache import ResponseCache
+    from app.feedback import FeedbackStore
+    from app.tool_calls import ToolCallLedger
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -178,7 +183,21 @@ def to_markdown(record: dict[str, Any], messages: list[dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
-async def delete_conversation(registry: ConversationRegistry, checkpointer: Any, conversation_id: str) -> None:
-    """Remove the checkpoints first, then the registry row: a crash between leaves a row to retry."""
+async def delete_conversation(registry: ConversationRegistry, checkpointer: Any, conversation_id: str, *,
+                              feedback: FeedbackStore | None, tool_calls: ToolCallLedger | None,
+                              cache: ResponseCache | None) -> None:
+    """Delete the conversation and every copy of its text.
+
+    The stores are required (None only where there is none) so that no caller forgets a
+    copy: the feedback copies of its questions and answers and their comments, its tool
+    calls' arguments and errors, the cached answers its turns wrote. Ratings, tool-call
+    outcomes and durations and the usage ledger (no text) stay for the counts. The
+    registry row goes last: a failure on the way (Redis down) leaves it to delete again.
+    """
+    if cache is not None:
+        await cache.forget_conversation(conversation_id)  # CacheUnavailable: nothing else is gone yet
+    for store in (feedback, tool_calls):
+        if store is not None:
+            await asyncio.to_thread(store.forget_conversation, conversation_id)
     await checkpointer.adelete_thread(conversation_id)
     await asyncio.to_thread(registry.forget, conversation_id)

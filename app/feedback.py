@@ -3,8 +3,9 @@
 `POST /feedback` names an answer by its conversation and message id; the gateway checks
 both belong to the caller and stores the rating with a copy of the question, the answer
 and the documents it cited, so that an export still reads the same after the
-conversation is archived or deleted. One rating per answer and owner: rating again
-replaces the earlier one.
+conversation is archived. Deleting the conversation removes that copy and the comment:
+the rating stays, without text, for the counts. One rating per answer and owner: rating
+again replaces the earlier one.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class FeedbackStore:
         self._db = Database(url)
         self._db.execute(SCHEMA)
         self._db.execute("CREATE INDEX IF NOT EXISTS feedback_created ON feedback (created_at)")
+        self._db.execute("CREATE INDEX IF NOT EXISTS feedback_conversation ON feedback (conversation_id)")
 
     def record(self, *, conversation_id: str, message_id: str, owner: str, rating: int, comment: str | None,
                question: str, answer: str, cited: list[str], at: float | None = None) -> dict[str, Any]:
@@ -53,7 +55,8 @@ class FeedbackStore:
         return _row(row)
 
     def list(self, since: float = 0.0, rating: int | None = None) -> list[dict[str, Any]]:
-        where, params = "created_at >= ?", [since]
+        """The ratings that still have their text (not those of deleted conversations)."""
+        where, params = "created_at >= ? AND question <> ''", [since]
         if rating is not None:
             where += " AND rating = ?"
             params.append(rating)
@@ -66,6 +69,12 @@ class FeedbackStore:
             "WHERE created_at >= ? AND created_at < ?", (since, min(until, 1e18)))
         return {"ratings": int(total), "helpful": int(helpful),
                 "helpful_share": round(int(helpful) / int(total), 3) if total else None}
+
+    def forget_conversation(self, conversation_id: str) -> int:
+        """Remove the conversation's text (question, answer, comment, citations); the ratings stay."""
+        return len(self._db.execute(
+            "UPDATE feedback SET question = '', answer = '', comment = NULL, cited = '[]' "
+            "WHERE conversation_id = ? RETURNING message_id", (conversation_id,)))
 
     def close(self) -> None:
         self._db.close()

@@ -4,79 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
-from langserve import add_routes
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from app.api import admin, chat, conversations, feedback, health, metrics
-from app.api.deps import principal_of
-from app.conversation import (
-    approval_pending_error,
-    claim_conversation,
-    new_conversation_id,
-    pending_approval,
-)
-from app.errors import ApiError, install_error_handlers
+from app.api.graph import publish_graph
+from app.errors import install_error_handlers
 from app.limits import BodySizeLimit
 from app.middleware import Authenticate
 from app.observability import ObserveRequests, configure_logging, configure_tracing
+from app.origin import SameOriginPolicy
 from app.runtime import Services, open_services
-from app.schemas import CONVERSATION_ID_PATTERN
 from app.settings import Settings, load_settings
 
 log = logging.getLogger("chatbot")
-
-
-async def _langserve_config(config: dict[str, Any], request: Request) -> dict[str, Any]:
-    """Every LangServe run is one turn of a conversation: the thread the client names, or a new one.
-
-    LangServe drops configurable keys the graph does not declare (thread_id is one), so
-    the client's `config.configurable.thread_id` is read from the body itself. The input
-    must be one human message, as on `/chat`: earlier turns come from the checkpoint, never
-    from the client (a made-up history would go around `guard_input`), and a conversation
-    waiting for an approval takes no new message.
-    """
-    try:
-        body = await request.json()
-        thread_id = body.get("config", {}).get("configurable", {}).get("thread_id")
-        messages = body.get("input", {}).get("messages")
-    except (ValueError, AttributeError):
-        thread_id, messages = None, None
-    if not (isinstance(messages, list) and len(messages) == 1 and isinstance(messages[0], dict)
-            and (messages[0].get("type") == "human" or messages[0].get("role") == "user")
-            and isinstance(messages[0].get("content"), str)):
-        raise ApiError(422, "validation_error", "input.messages must be exactly one human message")
-    if not (isinstance(thread_id, str) and re.fullmatch(CONVERSATION_ID_PATTERN, thread_id)):
-        thread_id = new_conversation_id()
-    services = request.app.state.services
-    principal = principal_of(request)
-    if not await claim_conversation(services.conversations, thread_id, principal.owner):
-        if pending := await pending_approval(services.graph, thread_id):
-            raise approval_pending_error(pending)
-    configurable = config.setdefault("configurable", {})
-    configurable["thread_id"] = thread_id
-    configurable["scopes"] = sorted(principal.scopes)
-    return config
-
-
-def publish_graph(app: FastAPI, services: Services) -> None:
-    """LangServe's routes for the compiled graph (once per app: the graph never changes)."""
-    if getattr(app.state, "graph_published", False):
-        return
-    add_routes(
-        app,
-        services.graph,
-        path="/graph",
-        per_req_config_modifier=_langserve_config,
-        # No batch: several inputs on one conversation would run at once.
-        enabled_endpoints=("invoke", "stream", "stream_log", "stream_events",
-                           "playground", "input_schema", "output_schema", "config_schema"),
-    )
-    app.state.graph_published = True
 
 
 def create_app(
@@ -108,8 +53,9 @@ def create_app(
                          "%d tokens/day%s)", settings.rate_limit_per_minute, settings.token_limit_per_day,
                          ", shared through Redis" if settings.redis_url else "")
             else:
-                log.warning("auth: local-only mode: no API keys are configured, every caller is the local owner "
-                            "(create one with `chatbot keys create --owner NAME`)")
+                log.warning("auth: local-only mode: no API key is configured; only clients on this machine "
+                            "(loopback) are served, as the local owner (create a key with "
+                            "`chatbot keys create --owner NAME` to open the service to a network)")
             yield
 
     app = FastAPI(
@@ -127,6 +73,11 @@ def create_app(
     app.include_router(admin.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(Authenticate)
+    app.add_middleware(SameOriginPolicy, allowed_origins=settings.origins)
+    if settings.origins:  # CORS is off unless origins are configured
+        app.add_middleware(CORSMiddleware, allow_origins=sorted(settings.origins), allow_credentials=False,
+                           allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type", "X-API-Key"])
     app.add_middleware(ObserveRequests)  # added last: runs first, so it sees every request and status
     return app
 

@@ -2,11 +2,14 @@
 
 HTTP requests and WebSocket handshakes alike: the key comes from `Authorization: Bearer`,
 `X-API-Key`, or (WebSockets only, since browsers cannot set their headers) the `api_key`
-query parameter. `/health` and `/health/ready` are open (probes carry no keys). Until a
-first key is created (and without AUTH_REQUIRED) the service is in local-only mode and
-every caller is the local owner; a key that is sent must still be valid. `/admin/*` and `/metrics` need
-the `admin` scope, everything else `chat`. A refused WebSocket is closed before it is
-accepted (code 1008) with the reason.
+query parameter. `/health` and `/health/ready` are open (probes carry no keys; a caller
+that is known there gets the details). Until a first key is created (and without
+AUTH_REQUIRED) the service is in local-only mode: a caller on this machine (loopback TCP
+peer, no forwarding header, addressed to localhost) is the local owner, whatever Bearer
+value it sends (OpenAI clients always send one), and anyone else is refused. Once keys
+exist, a key is required and must be valid. `/admin/*` and `/metrics` need the `admin`
+scope, everything else `chat`. A refused WebSocket is closed before it is accepted
+(code 1008) with the reason.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.auth import LOCAL_PRINCIPAL, Principal
+from app.auth import LOCAL_ONLY_HINT, LOCAL_PRINCIPAL, Principal, local_only_refusal
 from app.errors import error_body
 
 OPEN_PATHS = ("/health", "/health/ready")
@@ -32,8 +35,12 @@ class Refused(Exception):
         self.status, self.code, self.message, self.headers = status, code, message, headers or {}
 
 
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
 def presented_key(scope: Scope) -> str | None:
-    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    headers = _headers(scope)
     if (authorization := headers.get("authorization", "")).lower().startswith("bearer "):
         return authorization[7:].strip() or None
     if key := headers.get("x-api-key", "").strip():
@@ -44,6 +51,13 @@ def presented_key(scope: Scope) -> str | None:
     return None
 
 
+def local_caller_refusal(scope: Scope) -> str | None:
+    """Why this connection may not act as the local owner (None: it may)."""
+    headers = _headers(scope)
+    peer = scope.get("client")
+    return local_only_refusal(peer[0] if peer else None, headers.get("host"), set(headers))
+
+
 class Authenticate:
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -51,12 +65,14 @@ class Authenticate:
 
     async def _principal(self, scope: Scope) -> Principal:
         services = scope["app"].state.services
+        if not await asyncio.to_thread(services.keys.keys_configured):
+            if refusal := local_caller_refusal(scope):
+                raise Refused(403, "local_only", f"{refusal}; {LOCAL_ONLY_HINT}")
+            return LOCAL_PRINCIPAL  # a Bearer value a local client sends is not a key yet
         key = presented_key(scope)
         if key is None:
-            if await asyncio.to_thread(services.keys.keys_configured):
-                raise Refused(401, "unauthorized", "an API key is required (Authorization: Bearer or X-API-Key)",
-                              {"WWW-Authenticate": "Bearer"})
-            return LOCAL_PRINCIPAL
+            raise Refused(401, "unauthorized", "an API key is required (Authorization: Bearer or X-API-Key)",
+                          {"WWW-Authenticate": "Bearer"})
         principal = await asyncio.to_thread(services.keys.authenticate, key)
         if principal is None:
             raise Refused(401, "unauthorized", "the API key is not valid (unknown or revoked)",
@@ -75,14 +91,29 @@ class Authenticate:
             await asyncio.to_thread(services.keys.touch, principal.key_prefix)
         return principal
 
+    async def _known_caller(self, scope: Scope) -> Principal | None:
+        """On an open path: who calls, if anyone we know (never a refusal, never counted)."""
+        services = scope["app"].state.services
+        try:
+            if not await asyncio.to_thread(services.keys.keys_configured):
+                return None if local_caller_refusal(scope) else LOCAL_PRINCIPAL
+            key = presented_key(scope)
+            return await asyncio.to_thread(services.keys.authenticate, key) if key else None
+        except Exception:  # the health report says what is down
+            return None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS:
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        state = scope.setdefault("state", {})
+        if scope["path"] in OPEN_PATHS:
+            if (known := await self._known_caller(scope)) is not None:
+                state["principal"] = known
             return await self.app(scope, receive, send)
         try:
             principal = await self._principal(scope)
         except Refused as refused:
             return await _refuse(scope, send, refused)
-        state = scope.setdefault("state", {})
         state["principal"] = principal
         if scope["type"] == "websocket":  # each frame re-checks the key and its limits
             state["api_key"] = presented_key(scope)

@@ -3,7 +3,8 @@
 - Logs are JSON lines, to stdout and to LOG_FILE (`logs/chatbot.log`): one `request` line
   per HTTP request and WebSocket session (method, route, status, duration, request id),
   `ERROR` lines for failures, so the runbook's `grep -c ERROR logs/chatbot.log` counts them.
-  A filter masks anything that looks like a secret (API keys, bearer tokens) in every line.
+  The formatter masks secrets (`app.redaction`) in every field of every line: the message,
+  fields passed as `extra=`, exception text and stack traces.
 - Each request gets an id (the client's `X-Request-ID` when it is sane, a new one otherwise),
   returned as the `X-Request-ID` header and stamped on every log line of the request.
 - `timed(part)` measures a part of a turn (vector search, LLM generation, tool execution):
@@ -27,40 +28,34 @@ from pythonjsonlogger.json import JsonFormatter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import metrics
+from app.redaction import mask_value
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 # The current turn's seconds per part, when someone (chatbot profile) collects them.
 turn_timings: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar("turn_timings", default=None)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_SECRETS = re.compile(
-    r"(?i)\b(?:bearer\s+)\S+|\bcb_[0-9a-f]{8}_[A-Za-z0-9_-]+|\bsk-[A-Za-z0-9_-]{8,}|\bAKIA[0-9A-Z]{16}\b"
-    r"|\bghp_[A-Za-z0-9]{20,}|(?:api[_-]?key|password|secret|token)\s*[=:]\s*\S+"
-)
-
-
-def mask(text: str) -> str:
-    return _SECRETS.sub("[REDACTED]", text)
 
 
 class _Context(logging.Filter):
-    """Stamps the request id on every record and masks secrets in its message."""
+    """Stamps the request id on every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id.get()
-        message = record.getMessage()
-        masked = mask(message)
-        if masked != message:
-            record.msg, record.args = masked, None
-        if record.exc_info and record.exc_info[1] is not None:
-            record.exc_text = mask(logging.Formatter().formatException(record.exc_info))
-            record.exc_info = None
         return True
+
+
+class MaskingJsonFormatter(JsonFormatter):
+    """JSON lines with secrets masked in every field, the ones passed via `extra=` too."""
+
+    def process_log_record(self, log_data: dict) -> dict:
+        # After formatting, so exception text and stack traces are masked as well.
+        return mask_value(super().process_log_record(log_data))
 
 
 def configure_logging(log_file: Path | None, level: str = "INFO") -> None:
     """JSON lines to stdout and (when set) LOG_FILE; replaces earlier handlers of ours."""
-    formatter = JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
-                              rename_fields={"asctime": "time", "levelname": "level", "name": "logger"})
+    formatter = MaskingJsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+                                     rename_fields={"asctime": "time", "levelname": "level", "name": "logger"})
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
     unwritable = None
     if log_file is not None:
@@ -71,7 +66,7 @@ def configure_logging(log_file: Path | None, level: str = "INFO") -> None:
             unwritable = f"{log_file}: {type(exc).__name__}"
     root = logging.getLogger()
     # Every earlier handler goes (ours from a previous app, the CLI's plain stderr one):
-    # a handler without the masking filter must not print what ours would mask.
+    # a handler without the masking formatter must not print what ours would mask.
     for handler in list(root.handlers):
         root.removeHandler(handler)
         if getattr(handler, "_chatbot", False):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -44,6 +45,8 @@ from graphs.builder import build_graph
 from graphs.context import ChatDependencies
 from graphs.routing import EmbeddingRouter
 from tools.registry import ToolOutcome, ToolRegistry
+
+log = logging.getLogger("chatbot.runtime")
 
 
 def tool_call_recorder(ledger: ToolCallLedger):
@@ -125,6 +128,15 @@ def build_dependencies(settings: Settings, *, parts: dict | None = None) -> Chat
     )
 
 
+def store_bootstrap_key(keys: KeyStore, settings: Settings) -> None:
+    """CHATBOT_BOOTSTRAP_KEY (a container's secret): stored hashed on the first start."""
+    if settings.chatbot_bootstrap_key is None:
+        return
+    scopes = [s.strip() for s in settings.chatbot_bootstrap_scopes.split(",") if s.strip()]
+    if keys.ensure(settings.chatbot_bootstrap_key.get_secret_value(), settings.chatbot_bootstrap_owner, scopes):
+        log.info("auth: the bootstrap key of %s (%s) is stored", settings.chatbot_bootstrap_owner, ",".join(scopes))
+
+
 @asynccontextmanager
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     parts: dict = {}
@@ -139,6 +151,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     gc.freeze()
     registry = await asyncio.to_thread(ConversationRegistry, settings.checkpoint_url)
     keys = await asyncio.to_thread(KeyStore, settings.ledger_url, settings.auth_required)
+    await asyncio.to_thread(store_bootstrap_key, keys, settings)
     feedback = await asyncio.to_thread(FeedbackStore, settings.ledger_url)
     async with open_checkpointer(settings.checkpoint_url) as checkpointer:
         yield Services(

@@ -99,6 +99,12 @@ class Settings(BaseSettings):
 
     # API keys: required once one was created; AUTH_REQUIRED=true requires them from the start
     auth_required: bool = False
+    # A first key for a container (a secret): stored hashed at start-up, with this owner and scopes
+    chatbot_bootstrap_key: SecretStr | None = Field(default=None, description="at least 32 characters")
+    chatbot_bootstrap_owner: str = Field(default="admin", pattern=r"^[A-Za-z0-9_.@-]{1,64}$")
+    chatbot_bootstrap_scopes: str = "admin"
+    # Browser origins besides the service's own that may call it (CORS) and open its WebSocket
+    allowed_origins: str = Field(default="", description="comma-separated, e.g. https://chat.example.com")
 
     # Per API key (not in local-only mode): shared by replicas through REDIS_URL
     rate_limit_per_minute: int = Field(default=60, ge=1, description="requests per minute per API key")
@@ -141,6 +147,22 @@ class Settings(BaseSettings):
         if unknown := [n for n in names if n not in allowed]:
             raise ValueError(f"unknown provider(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
         return ",".join(names)
+
+    @field_validator("chatbot_bootstrap_key", mode="before")
+    @classmethod
+    def _empty_key_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("chatbot_bootstrap_key")
+    @classmethod
+    def _long_bootstrap_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (e.g. `openssl rand -hex 32`)")
+        return value
+
+    @property
+    def origins(self) -> frozenset[str]:
+        return frozenset(o.strip().rstrip("/").lower() for o in self.allowed_origins.split(",") if o.strip())
 
     @property
     def fallback_providers(self) -> list[str]:

@@ -1,17 +1,19 @@
 """The tool-call ledger: every tool call, with its arguments (secrets masked), outcome and duration.
 
 Beside the usage ledger (SQLite under DATA_DIR, or DATABASE_URL's PostgreSQL). It feeds
-`chatbot tools logs`, `chatbot tools metrics` and the `query_analytics` tool.
+`chatbot tools logs`, `chatbot tools metrics` and the `query_analytics` tool. Deleting a
+conversation removes the text of its calls (arguments, error) and keeps the rest, so
+the metrics still count them.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import time
 from typing import Any
 
 from app.db import Database
+from app.redaction import mask_value
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tool_calls (
@@ -26,33 +28,28 @@ CREATE TABLE IF NOT EXISTS tool_calls (
 """
 DAY = 86_400.0
 MAX_LOGGED_CHARS = 500
-_SECRET_NAME = re.compile(r"key|token|secret|password|passwd|credential|authorization", re.IGNORECASE)
-_SECRET_VALUE = re.compile(r"\b(?:sk-[A-Za-z0-9_-]{8,}|Bearer\s+\S+|AKIA[0-9A-Z]{16}|ghp_[A-Za-z0-9]{20,})")
+DELETED = "(deleted with its conversation)"  # the arguments of a deleted conversation's call
 
 
 def mask_secrets(value: Any, name: str = "") -> Any:
     """Arguments as they may be logged: secret-named fields and secret-looking strings masked."""
-    if isinstance(value, dict):
-        return {k: mask_secrets(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_secrets(v, name) for v in value]
-    if _SECRET_NAME.search(name) and value not in (None, ""):
-        return "***"
-    if isinstance(value, str):
-        return _SECRET_VALUE.sub("***", value)
-    return value
+    return mask_value(value, name, replacement="***")
 
 
 class ToolCallLedger:
     def __init__(self, url: str):
         self._db = Database(url)
         self._db.execute(SCHEMA)
+        # Deletion finds a conversation's calls by it (every version's table has it; guarded anyway).
+        self._db.add_column("tool_calls", "conversation_id", "TEXT")
         self._db.execute("CREATE INDEX IF NOT EXISTS tool_calls_at ON tool_calls (at)")
+        self._db.execute("CREATE INDEX IF NOT EXISTS tool_calls_conversation ON tool_calls (conversation_id)")
 
     def record(self, tool: str, arguments: dict[str, Any], outcome: str, duration_ms: float,
                error: str | None = None, conversation_id: str | None = None, at: float | None = None) -> None:
         logged = json.dumps(mask_secrets(arguments), default=str)[:MAX_LOGGED_CHARS]
-        self._db.execute("INSERT INTO tool_calls VALUES (?, ?, ?, ?, ?, ?, ?)",
+        self._db.execute("INSERT INTO tool_calls (at, tool, arguments, outcome, duration_ms, error, conversation_id) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?)",
                          (time.time() if at is None else at, tool, logged, outcome, duration_ms,
                           mask_secrets(error)[:MAX_LOGGED_CHARS] if error else None, conversation_id))
 
@@ -71,6 +68,12 @@ class ToolCallLedger:
         return [{"tool": tool, "calls": int(calls), "success_pct": round(100 * ok / calls, 1),
                  "failure_pct": round(100 * (calls - ok) / calls, 1), "avg_duration_ms": round(avg or 0.0, 1)}
                 for tool, calls, ok, avg in rows]
+
+    def forget_conversation(self, conversation_id: str) -> int:
+        """Remove the text of a conversation's calls; outcome and duration stay for the metrics."""
+        return len(self._db.execute(
+            "UPDATE tool_calls SET arguments = ?, error = NULL WHERE conversation_id = ? RETURNING tool",
+            (DELETED, conversation_id)))
 
     def close(self) -> None:
         self._db.close()

@@ -26,6 +26,8 @@ from langsmith import Client, aevaluate, tracing_context
 from langsmith.schemas import Example, LangSmithInfo
 
 from evals.dataset import EvalExample
+from graphs.state import STATE_KEYS
+from tools.registry import OPERATOR_SCOPES
 
 # Example ids are stable (derived from the item id), so runs compare item by item.
 _NAMESPACE = uuid.UUID("5b0f6d1e-8f7c-4a5e-9d43-2f1c7e0a9b11")
@@ -81,8 +83,9 @@ def graph_target(graph) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
     async def answer(inputs: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
-        config = {"configurable": {"thread_id": f"eval-{uuid.uuid4().hex}"}}
-        state = await graph.ainvoke({"messages": [("user", inputs["question"])]}, config)
+        # The evaluation runs in-process as an operator: every tool, as before scopes were checked.
+        config = {"configurable": {"thread_id": f"eval-{uuid.uuid4().hex}", "scopes": sorted(OPERATOR_SCOPES)}}
+        state = await graph.ainvoke({"messages": [("user", inputs["question"])]}, config, output_keys=list(STATE_KEYS))
         documents = state.get("documents", [])
         read = documents[: state.get("passages_shown", 0)]
         return {

@@ -18,13 +18,13 @@ from langgraph.types import Checkpointer
 from graphs import nodes
 from graphs.context import ChatDependencies
 from graphs.edges import after_guard_input, after_route
-from graphs.state import ChatInput, ChatState
+from graphs.state import ChatInput, ChatOutput, ChatState
 from graphs.summary import summarize
 
 
 def build_graph(deps: ChatDependencies, checkpointer: Checkpointer = None) -> CompiledStateGraph:
     """Compile the chat graph with its dependencies bound into every node."""
-    builder = StateGraph(ChatState, input_schema=ChatInput)
+    builder = StateGraph(ChatState, input_schema=ChatInput, output_schema=ChatOutput)
     for node in (nodes.guard_input, nodes.route, nodes.retrieve, nodes.call_tool, nodes.generate, nodes.guard_output):
         builder.add_node(node.__name__, partial(node, deps=deps))
     builder.add_edge(START, "guard_input")

@@ -17,9 +17,11 @@ import prompts
 from app import metrics
 from app.cache import cache_key
 from app.guardrails import carries_instructions, redact
-from app.llm.failover import AnswerInterrupted
+from app.llm.failover import NO_STREAM_TAG, AnswerInterrupted
 from app.observability import timed
+from app.redacted_stream import RedactedStream
 from graphs.budget import PromptPlan, earlier_messages, plan_turn
+from graphs.caller import caller_from_config
 from graphs.citations import resolve_citations, source_entry
 from graphs.context import ChatDependencies
 from graphs.state import ChatState
@@ -153,28 +155,38 @@ async def call_tool(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
     """Run the chosen tool; a call that needs approval first waits for a person's decision.
 
     `interrupt` checkpoints the turn and ends the run; the decision resumes it here
-    (`Command(resume={"approved": ..., "by": ..., "comment": ...})`), after a restart too.
+    (`Command(resume={"approved": ..., "comment": ...})`), after a restart too.
     Nothing before the interrupt has side effects, since the node runs again on resume.
+    The caller (owner, scopes) comes from the run's config, so after a resume it is whoever
+    sent the decision: only a caller with the admin scope can approve, and the approver
+    recorded is that caller, never the decision's own `by` (any client can write that).
     """
     call = state.get("tool_call") or {}
     name, arguments = call.get("name", ""), call.get("args", {})
-    configurable = get_config().get("configurable", {})
-    conversation_id, scopes = configurable.get("thread_id"), configurable.get("scopes")
+    config = get_config()
+    conversation_id = config.get("configurable", {}).get("thread_id")
+    owner, scopes = caller_from_config(config)
     reason = deps.tools.approval_reason(name, arguments)
     if reason is None:
         with timed("tool_execution"):
             outcome = await deps.tools.run(name, arguments, conversation_id=conversation_id, scopes=scopes)
         return {"tool_result": outcome.as_dict()}
     decision = interrupt({"tool": name, "arguments": arguments, "reason": reason})
-    decided_by = str(decision.get("by") or "unknown") if isinstance(decision, dict) else "unknown"
-    if isinstance(decision, dict) and decision.get("approved") is True:
+    decision = decision if isinstance(decision, dict) else {}
+    comment = decision.get("comment")
+    may_approve = owner is not None and scopes is not None and "admin" in scopes
+    if decision.get("approved") is True and may_approve:
         with timed("tool_execution"):
-            outcome = await deps.tools.run(name, arguments, conversation_id=conversation_id, decided_by=decided_by,
+            outcome = await deps.tools.run(name, arguments, conversation_id=conversation_id, decided_by=owner,
                                            scopes=scopes)
-    else:
-        comment = decision.get("comment") if isinstance(decision, dict) else None
-        outcome = await deps.tools.reject(name, arguments, decided_by=decided_by, comment=comment,
-                                          conversation_id=conversation_id)
+        return {"tool_result": outcome.as_dict()}
+    if decision.get("approved") is True:
+        # Refusing instead (a second interrupt) would replay this approval under the next
+        # resumer's config: the request ends, rejected, and can be asked for again.
+        log.warning("an approval of %s without the admin scope was recorded as a rejection", name)
+        comment = "; ".join(filter(None, ["approval needs the admin scope", comment and str(comment)]))
+    outcome = await deps.tools.reject(name, arguments, decided_by=owner or "unknown", comment=comment,
+                                      conversation_id=conversation_id)
     return {"tool_result": outcome.as_dict()}
 
 
@@ -231,6 +243,25 @@ def build_prompt(state: ChatState, deps: ChatDependencies) -> list[BaseMessage]:
     return plan_prompt(state, deps).messages
 
 
+async def _write_answer(model: Any, messages: list[BaseMessage]) -> BaseMessage:
+    """The model's reply, streamed as `{"token": text}` custom events as it is written.
+
+    Only text the output guard would leave as it is goes out (app/redacted_stream.py); the
+    model run is tagged `nostream`, so LangGraph's `messages` stream mode (what
+    `langgraph dev` clients read) never carries the raw tokens either.
+    """
+    write = get_stream_writer()
+    redacted = RedactedStream()
+    reply: Any = None
+    async for chunk in model.astream(messages, config={"tags": [NO_STREAM_TAG]}):
+        reply = chunk if reply is None else reply + chunk
+        if chunk.content and (text := redacted.feed(str(chunk.content))):
+            write({"token": text})
+    if tail := redacted.rest():
+        write({"token": tail})
+    return reply if reply is not None else AIMessage(content="")
+
+
 async def generate(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
     if state.get("route") == "tool" and deps.tool_calling_model is None:
         # A model that cannot call tools cannot be trusted to restate their results
@@ -253,7 +284,7 @@ async def generate(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
     model = deps.chat_model
     while True:
         try:
-            reply = await model.ainvoke(messages)
+            reply = await _write_answer(model, messages)
             break
         except AnswerInterrupted as exc:
             # Part of an answer reached the client: tell it to discard that part, then
@@ -263,7 +294,8 @@ async def generate(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
     meta = reply.response_metadata or {}
     usage = dict(reply.usage_metadata or {})
     answer = {
-        "draft": str(reply.content).strip(),
+        # Masked already: the draft is in the state a `langgraph dev` client can stream.
+        "draft": _redacted(str(reply.content).strip()),
         # The passages the model read: the first n by rank. Only these can be cited.
         "passages_shown": plan.passages,
         "provider": meta.get("provider", meta.get("model_provider", "unknown")),
@@ -279,6 +311,13 @@ async def generate(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
     }
 
 
+def _redacted(text: str) -> str:
+    text, found = redact(text)
+    for kind in set(found):
+        metrics.GUARDRAIL_BLOCKS.labels(f"output_{kind.lower()}_redacted").inc()
+    return text
+
+
 async def guard_output(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
     draft = state.get("draft", "").strip()
     sources: list[dict[str, Any]] = []
@@ -290,9 +329,7 @@ async def guard_output(state: ChatState, deps: ChatDependencies) -> dict[str, An
         sources = [source_entry(n, documents[n - 1]) for n in cited]
     else:
         answer = draft
-    answer, found = redact(answer)  # personal data and keys never leave in an answer
-    for kind in set(found):
-        metrics.GUARDRAIL_BLOCKS.labels(f"output_{kind.lower()}_redacted").inc()
+    answer = _redacted(answer)  # personal data and keys never leave in an answer
     message_id = new_message_id()
     return {"answer": answer, "sources": sources, "message_id": message_id,
             # The cited documents travel with the message: feedback on it labels them.

@@ -36,3 +36,25 @@ class ChatState(ChatInput, total=False):
     usage: dict[str, int]
     summary: str  # HISTORY_SUMMARY: the conversation's first `summarized` messages, summarised
     summarized: int
+
+
+class ChatOutput(TypedDict, total=False):
+    """What a run returns and streams as `values`: the answer and what it cites, never the
+    draft or the retrieved passages (the output guard has not checked those)."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    route: Route
+    blocked_reason: str | None
+    tool_result: dict[str, Any] | None
+    answer: str
+    message_id: str | None
+    sources: list[dict[str, Any]]
+    provider: str
+    degraded: bool
+    cached: bool
+    usage: dict[str, int]
+
+
+# Every key of the state: what an in-process caller (the evals, tests) may ask a run to
+# return with `output_keys`, where the public output leaves the passages out.
+STATE_KEYS = tuple(ChatState.__annotations__)

@@ -8,7 +8,7 @@ the next behaviour from `plan` (then `default`):
 - `ok`: an answer (streamed as Server-Sent Events when asked, with usage);
 - `429`, `500`, `400`: that status with OpenAI's error body (`429-retry-after`: with `Retry-After: 1`);
 - `timeout`: answers after `slow_seconds`, longer than the client waits;
-- `drop`: streams a few tokens of the answer, then closes the connection mid-stream.
+- `drop`: streams `drop_after` tokens of the answer (3), then closes the connection mid-stream.
 
 Requests that offer tools (the service's router) are answered "knowledge" apart from the
 plan, with a call of `tool_call` (`{"name", "arguments"}`) when it is set, or with a 500
@@ -41,6 +41,7 @@ class Peer:
     default: str = "ok"
     plan: list[str] = field(default_factory=list)
     slow_seconds: float = 3.0
+    drop_after: int = 3  # words a `drop` streams before the connection breaks
     requests: list[tuple[float, str, str]] = field(default_factory=list)  # (time, path, behaviour)
     fail_routing: bool = False  # answer the router's tool-calling requests with 500s
     routing_requests: list[str] = field(default_factory=list)
@@ -128,7 +129,7 @@ def build_app(peer: Peer) -> FastAPI:
         async def events():
             yield _chunk("")
             for n, word in enumerate(words):
-                if behaviour == "drop" and n == 3:
+                if behaviour == "drop" and n == peer.drop_after:
                     raise ConnectionResetError("the peer drops the connection mid-stream")
                 yield _chunk(word)
                 await asyncio.sleep(0.005)

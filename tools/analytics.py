@@ -31,6 +31,7 @@ TOOL_SPEC = {
     },
     "timeout_seconds": 10.0,
     "scope": "admin",  # usage and cost of every owner: operators only
+    "side_effects": False,
     "examples": [
         "How many tokens did we use this week?",
         "What did the chatbot cost in the last 30 days?",

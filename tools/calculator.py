@@ -28,6 +28,7 @@ TOOL_SPEC = {
         }
     },
     "timeout_seconds": 2.0,
+    "scope": "chat",  # read-only arithmetic: any chat user
     # Messages the embedding router sends to this tool (models without tool calling).
     "examples": [
         "What is 17 * 23?",

@@ -34,6 +34,8 @@ TOOL_SPEC = {
     },
     "timeout_seconds": 30.0,
     "approval": {"environment": ["production"]},
+    "scope": "admin",  # any deployment, staging included, is an operator's action
+    "side_effects": True,
     "examples": [
         "Deploy churn-classifier to staging",
         "Deploy the fraud-scorer model to production",

@@ -33,6 +33,7 @@ TOOL_SPEC = {
         },
     },
     "timeout_seconds": 5.0,
+    "scope": "chat",  # read-only, what the knowledge base already tells chat users
     "examples": [
         "What depends on PostgreSQL?",
         "Which services use Redis?",

@@ -12,39 +12,43 @@ Optional parts of a tool module:
 - `TOOL_SPEC["approval"]`: argument values that need a person's approval before the call
   runs (`{"environment": ["production"]}`), and `on_rejected(arguments, decided_by, comment)`
   to record a rejected request.
+- `TOOL_SPEC["scope"]`: the API-key scope a caller needs, `chat` or `admin` (the default:
+  a tool is admin-only unless it says otherwise); `TOOL_SPEC["side_effects"]`: whether the
+  tool changes things (default: it does when it has an approval rule). A caller whose scopes
+  are unknown (`scopes=None`) runs only chat tools without side effects.
 
 The enabled set is `DATA_DIR/tools.json` (`chatbot tools register` adds to it), or the
-built-in tools; `reload()` reads it again (`POST /admin/tools/reload`).
+built-in tools; `reload()` reads it again (`POST /admin/tools/reload`). Since a reload
+imports its files again, a file outside the project directory or not owned by the user
+running the service is refused, and so is a dotted name outside `tools` (tools/loading.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import hashlib
-import importlib
-import importlib.util
 import inspect
-import json
 import logging
-import sys
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any, Literal
 
 from langchain_core.tools import StructuredTool
 from pydantic import BaseModel, Field, ValidationError, create_model
 
+from app.redaction import mask_text
+from tools.loading import BUILTIN_MODULES, ToolSpecError, enabled_modules, load_tool_module, loaded_mtime
+
 log = logging.getLogger("chatbot.tools")
-BUILTIN_MODULES = ("tools.calculator", "tools.knowledge_graph", "tools.deploy", "tools.analytics")
 DEFAULT_MODULES = BUILTIN_MODULES
 DEFAULT_TIMEOUT_SECONDS = 10.0
-ENABLED_FILE = "tools.json"
-TOOLS_DIR = Path(__file__).resolve().parent
+SCOPES = ("chat", "admin")
+DEFAULT_SCOPE = "admin"  # a tool that does not say who may call it is for operators
+# The scopes of an in-process operator (the CLI, evaluations): every tool.
+OPERATOR_SCOPES = frozenset(SCOPES)
 # Who approved the call that is running (tools that record it read this).
 approved_by: contextvars.ContextVar[str | None] = contextvars.ContextVar("approved_by", default=None)
 _JSON_TYPES: dict[str, type] = {
@@ -55,10 +59,6 @@ _JSON_TYPES: dict[str, type] = {
     "object": dict,
     "array": list,
 }
-
-
-class ToolSpecError(ValueError):
-    """A tool module whose spec or function is not usable."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,14 @@ class RegisteredTool:
     approval: dict[str, list[Any]] = field(default_factory=dict)
     on_rejected: Callable[..., Any] | None = None
     module: str = ""
-    scope: str = "chat"  # the API-key scope a caller needs (admin: service-wide data or actions)
+    scope: str = DEFAULT_SCOPE  # the API-key scope a caller needs (admin: service-wide data or actions)
+    side_effects: bool = False  # it changes things (a deployment), so an unknown caller may not run it
+
+    def may_run(self, scopes: Collection[str] | None) -> bool:
+        """Whether a caller with these scopes may run it; None (the caller is unknown): least privilege."""
+        if scopes is None:
+            return self.scope == "chat" and not self.side_effects
+        return self.scope in scopes or "admin" in scopes
 
     def approval_reason(self, arguments: dict[str, Any]) -> str | None:
         """Why this call needs a person's approval (None: it does not)."""
@@ -144,6 +151,9 @@ class RegisteredTool:
         approval = spec.get("approval", {})
         if not isinstance(approval, dict) or not set(approval) <= set(spec["parameters"]):
             raise ToolSpecError(f"{name}: approval must map parameters to the values that need approval")
+        scope, side_effects = spec.get("scope", DEFAULT_SCOPE), spec.get("side_effects", bool(approval))
+        if scope not in SCOPES or not isinstance(side_effects, bool):
+            raise ToolSpecError(f"{name}: scope must be one of {', '.join(SCOPES)} and side_effects a boolean")
         return cls(
             name=name,
             description=spec["description"],
@@ -155,99 +165,14 @@ class RegisteredTool:
             approval={param: list(values) for param, values in approval.items()},
             on_rejected=getattr(module, "on_rejected", None),
             module=module.__name__,
-            scope=str(spec.get("scope", "chat")),
+            scope=scope,
+            side_effects=side_effects,
         )
 
     def as_langchain_tool(self) -> StructuredTool:
         return StructuredTool.from_function(
             func=self.function, name=self.name, description=self.description, args_schema=self.arguments
         )
-
-
-_LOADED_MTIMES: dict[str, int] = {}  # module name -> its file's mtime when it was (re)loaded
-
-
-def _changed_since_loaded(module: ModuleType) -> bool:
-    path = getattr(module, "__file__", None)
-    return path is not None and Path(path).stat().st_mtime_ns != _LOADED_MTIMES.get(module.__name__)
-
-
-def _remember(module: ModuleType) -> ModuleType:
-    if path := getattr(module, "__file__", None):
-        _LOADED_MTIMES[module.__name__] = Path(path).stat().st_mtime_ns
-    return module
-
-
-def file_module_name(path: Path) -> str:
-    """The module name of a tool file outside this package (two files never share one)."""
-    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
-    return f"chatbot_tool_{path.stem}_{digest}"
-
-
-def load_tool_module(ref: str, *, fresh: bool = False) -> ModuleType:
-    """A tool module by dotted name (`tools.calculator`) or file path (`tools/deploy_tool.py`).
-
-    A file in this package is imported as `tools.<name>`; a file elsewhere under its own
-    name. With `fresh`, a module whose file changed since it was loaded is loaded again
-    (a reload picks up edited code; unchanged modules keep their identity).
-    """
-    if not ref.endswith(".py"):
-        try:
-            module = importlib.import_module(ref)
-        except ImportError as exc:
-            raise ToolSpecError(f"{ref} does not import: {exc}") from exc
-        if ref not in _LOADED_MTIMES:
-            _remember(module)
-        elif fresh and _changed_since_loaded(module):
-            module = _remember(importlib.reload(module))
-        return module
-    path = Path(ref).resolve()
-    if not path.is_file():
-        raise ToolSpecError(f"no such file: {ref}")
-    if path.parent == TOOLS_DIR:
-        return load_tool_module(f"tools.{path.stem}", fresh=fresh)
-    name = file_module_name(path)
-    if name in sys.modules and not (fresh and _changed_since_loaded(sys.modules[name])):
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ToolSpecError(f"{ref} is not a Python module")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        sys.modules.pop(name, None)
-        raise ToolSpecError(f"{ref} does not import: {type(exc).__name__}: {exc}") from exc
-    return _remember(module)
-
-
-def module_ref(ref: str) -> str:
-    """How the enabled set names a module: dotted for this package, an absolute path otherwise."""
-    if ref.endswith(".py"):
-        path = Path(ref).resolve()
-        return f"tools.{path.stem}" if path.parent == TOOLS_DIR else str(path)
-    return ref
-
-
-def enabled_modules(data_dir: Path) -> list[str]:
-    """The enabled set: `DATA_DIR/tools.json`, or the built-in tools."""
-    path = data_dir / ENABLED_FILE
-    if not path.is_file():
-        return list(BUILTIN_MODULES)
-    try:
-        modules = json.loads(path.read_text(encoding="utf-8"))["enabled"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ToolSpecError(f"{path} must be {{\"enabled\": [module, ...]}}") from exc
-    return [str(m) for m in modules]
-
-
-def save_enabled_modules(data_dir: Path, modules: list[str]) -> None:
-    """Write the enabled set atomically (a reader never sees half a file)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    scratch = data_dir / f".{ENABLED_FILE}.tmp"
-    scratch.write_text(json.dumps({"enabled": modules}, indent=2) + "\n", encoding="utf-8")
-    scratch.replace(data_dir / ENABLED_FILE)
 
 
 # module name -> (its file's mtime when loaded, id of the settings) when it was last configured
@@ -277,7 +202,7 @@ def build_tools(modules: list[str] | tuple[str, ...], settings: Any = None, *,
         names[tool.name] = ref
         loaded.append((module, tool))
     for module, tool in loaded:
-        stamp = (_LOADED_MTIMES.get(module.__name__), id(settings))  # a reload resets a module's state
+        stamp = (loaded_mtime(module.__name__), id(settings))  # a reload resets a module's state
         if settings is None or not callable(getattr(module, "configure", None)) or \
                 _CONFIGURED.get(module.__name__) == stamp:
             continue
@@ -355,21 +280,28 @@ class ToolRegistry:
         return outcome
 
     async def run(self, name: str, arguments: dict[str, Any], *, conversation_id: str | None = None,
-                  decided_by: str | None = None, scopes: list[str] | None = None) -> ToolOutcome:
-        """Validate and run one call; every failure comes back as an error outcome."""
+                  decided_by: str | None = None, scopes: Collection[str] | None = None) -> ToolOutcome:
+        """Validate and run one call; every failure comes back as an error outcome.
+
+        `scopes`: the caller's API-key scopes. None (the caller is unknown) runs only chat
+        tools without side effects; an in-process operator passes `OPERATOR_SCOPES`.
+        """
         started = time.perf_counter()
 
         async def outcome(ok: bool, result: Any = None, error: str | None = None,
-                          kind: str = "success") -> ToolOutcome:
+                          kind: str = "success", logged: str | None = None) -> ToolOutcome:
             elapsed = round((time.perf_counter() - started) * 1000, 2)
-            return await self._report(ToolOutcome(name, arguments, ok, result, error, elapsed, kind),
-                                      conversation_id)
+            # The ledger (operators) may get the detail; the caller gets `error` only.
+            reported = await self._report(ToolOutcome(name, arguments, ok, result, logged or error, elapsed, kind),
+                                          conversation_id)
+            return replace(reported, error=error)
 
         tool = self._tools.get(name)
         if tool is None:
             return await outcome(False, error=f"unknown tool {name!r}", kind="unknown_tool")
-        if scopes is not None and tool.scope not in scopes and "admin" not in scopes:
-            return await outcome(False, error=f"{name} needs an API key with the {tool.scope!r} scope",
+        if not tool.may_run(scopes):
+            unknown = " (the caller's scopes are unknown)" if scopes is None else ""
+            return await outcome(False, error=f"{name} needs an API key with the {tool.scope!r} scope{unknown}",
                                  kind="forbidden")
         try:
             valid = tool.arguments.model_validate(arguments)
@@ -385,7 +317,11 @@ class ToolRegistry:
         except TimeoutError:
             return await outcome(False, error=f"timed out after {tool.timeout_seconds:g} s", kind="timeout")
         except Exception as exc:  # a tool's own error is a result for the user, not a crash
-            return await outcome(False, error=f"{type(exc).__name__}: {exc}", kind="error")
+            # Its message may name internal hosts, users, passwords: the caller gets the kind only.
+            detail = mask_text(f"{type(exc).__name__}: {exc}")
+            log.error("tool %s failed: %s", name, detail)
+            return await outcome(False, error=f"the tool failed ({type(exc).__name__})", kind="error",
+                                 logged=detail)
         finally:
             approved_by.reset(token)
         return await outcome(True, result=result)

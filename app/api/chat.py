@@ -79,7 +79,11 @@ async def _still_allowed(websocket: WebSocket, services: Services) -> None:
     once) and within its limits, as the middleware checks each HTTP request."""
     principal = principal_of(websocket)
     key = websocket.scope.get("state", {}).get("api_key")
-    if principal.key_prefix is None or key is None:
+    if principal.key_prefix is None:  # opened in local-only mode: it ends once a first key exists
+        if await asyncio.to_thread(services.keys.keys_configured):
+            raise ApiError(401, "unauthorized", "API keys are now required: reconnect with one")
+        return
+    if key is None:
         return
     if await asyncio.to_thread(services.keys.authenticate, key) is None:
         raise ApiError(401, "unauthorized", "the API key is not valid (unknown or revoked)")
@@ -117,16 +121,17 @@ async def chat_websocket(
         while True:
             raw = await websocket.receive_text()
             try:
+                await _still_allowed(websocket, services)  # every frame counts, even one that fails to parse
                 if len(raw.encode("utf-8")) > max_bytes:
                     raise ApiError(413, "payload_too_large", f"frames are limited to {max_bytes} bytes")
                 request = _parse_ws_request(raw, services.settings.max_message_chars)
-                await _still_allowed(websocket, services)
                 conversation_id = request.conversation_id or new_conversation_id()
                 if isinstance(request, ApprovalFrame):
                     conversation_owner = await approval_owner(services.conversations, conversation_id, owner,
                                                               principal.may("admin"), request.approved)
-                    decision = {"approved": request.approved, "comment": request.comment, "by": owner}
-                    turn = Turn(conversation_id, "", conversation_owner, decision, scopes=principal.scopes)
+                    decision = {"approved": request.approved, "comment": request.comment}
+                    turn = Turn(conversation_id, "", conversation_owner, decision, scopes=principal.scopes,
+                                caller=owner)
                 else:
                     new = await claim_conversation(services.conversations, conversation_id, owner)
                     turn = Turn(conversation_id, request.message, owner, new=new, scopes=principal.scopes)

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from app.api.deps import get_owner, get_services, principal_of, spend_tokens
+from app.cache import CacheUnavailable
 from app.conversation import (
     Turn,
     approval_owner,
@@ -24,6 +25,7 @@ from app.conversation import (
     turn_lock,
 )
 from app.conversations import delete_conversation, read_messages, to_markdown
+from app.errors import ApiError
 from app.llm.gate import Overloaded
 from app.runtime import Services
 from app.schemas import (
@@ -105,10 +107,16 @@ async def archive_conversation(conversation_id: ConversationId, services: Servic
 @router.delete("/{conversation_id}", status_code=204)
 async def delete_owned_conversation(conversation_id: ConversationId, services: ServicesDep,
                                     owner: OwnerDep) -> Response:
-    """Delete it with its checkpoints, after any turn of it that is running here."""
+    """Delete it with its checkpoints and every copy of its text, after any turn of it that is running here."""
     async with turn_lock(conversation_id):
         await _owned(services, conversation_id, owner)
-        await delete_conversation(services.conversations, services.checkpointer, conversation_id)
+        try:
+            await delete_conversation(services.conversations, services.checkpointer, conversation_id,
+                                      feedback=services.feedback, tool_calls=services.tool_calls,
+                                      cache=services.dependencies.response_cache)
+        except CacheUnavailable:
+            raise ApiError(503, "unavailable", "the response cache cannot be reached to purge the "
+                           "conversation's answers: nothing was deleted; try again") from None
     return Response(status_code=204)
 
 
@@ -126,8 +134,7 @@ async def approve_tool_call(conversation_id: ConversationId, decision: ApprovalR
             services.gate.check()
     except Overloaded as exc:
         raise overloaded_error(exc) from None
-    turn = Turn(conversation_id, "", owner, {**decision.model_dump(), "by": principal.owner},
-                scopes=principal.scopes)
+    turn = Turn(conversation_id, "", owner, decision.model_dump(), scopes=principal.scopes, caller=principal.owner)
     response = await run_turn(services.graph, turn, services.gate, services.conversations)
     await spend_tokens(services, http, response.usage.total_tokens)
     return response

@@ -25,12 +25,14 @@ async def give_feedback(body: FeedbackRequest, services: Annotated[Services, Dep
     if await asyncio.to_thread(services.conversations.get, body.conversation_id, owner) is None:
         raise conversation_not_found(body.conversation_id)
     # A stream's `final` event comes before the turn's checkpoint is written: wait for the turn.
+    # The rating is stored under the same lock, so a deletion cannot slip in between and
+    # leave a copy of the answer's text behind.
     async with turn_lock(body.conversation_id):
         answer = await find_answer(services.checkpointer, body.conversation_id, body.message_id)
-    if answer is None:
-        raise ApiError(404, "message_not_found", f"conversation {body.conversation_id} has no answer "
-                       f"{body.message_id}", {"message_id": body.message_id})
-    stored = await asyncio.to_thread(services.feedback.record, conversation_id=body.conversation_id,
-                                     message_id=body.message_id, owner=owner, rating=body.rating,
-                                     comment=body.comment, **answer)
+        if answer is None:
+            raise ApiError(404, "message_not_found", f"conversation {body.conversation_id} has no answer "
+                           f"{body.message_id}", {"message_id": body.message_id})
+        stored = await asyncio.to_thread(services.feedback.record, conversation_id=body.conversation_id,
+                                         message_id=body.message_id, owner=owner, rating=body.rating,
+                                         comment=body.comment, **answer)
     return FeedbackRecord.model_validate(stored)

@@ -3,6 +3,11 @@
 Overall status: `ok` when everything is up; `degraded` (still 200) when only the primary
 vector store is down and the embedded replica answers in its place
 (ENABLE_FALLBACK_SEARCH); `down` (503) when the service cannot answer.
+
+Both routes are open (probes carry no keys), so the report is computed at most once every
+HEALTH_CACHE_SECONDS and shared by concurrent callers, and only a caller with the `admin`
+scope sees its details (provider, model, backends, counts, latencies); anyone else gets
+the statuses alone.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from app.api.deps import get_services
@@ -22,6 +27,7 @@ from app.runtime import Services
 
 router = APIRouter(tags=["operations"])
 CHECK_TIMEOUT_SECONDS = 2.0
+HEALTH_CACHE_SECONDS = 5.0
 
 
 async def _check(probe: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
@@ -92,16 +98,56 @@ async def component_report(services: Services) -> tuple[int, dict[str, Any]]:
     return (503 if status == "down" else 200), {"status": status, "components": components}
 
 
+class ReportCache:
+    """The last component report of one Services, reused for HEALTH_CACHE_SECONDS; callers that
+    arrive while it is being computed await that same computation."""
+
+    def __init__(self, services: Services):
+        self.services = services
+        self._task: asyncio.Task | None = None
+        self._started = 0.0
+
+    async def get(self) -> tuple[int, dict[str, Any]]:
+        task = self._task
+        if task is None or (task.done() and time.monotonic() - self._started >= HEALTH_CACHE_SECONDS):
+            self._started = time.monotonic()
+            self._task = task = asyncio.ensure_future(component_report(self.services))
+        # shield: a caller that goes away must not cancel the computation the others await
+        return await asyncio.shield(task)
+
+
+async def cached_report(request: Request, services: Services) -> tuple[int, dict[str, Any]]:
+    state = request.app.state
+    cache = getattr(state, "health_cache", None)
+    if cache is None or cache.services is not services:  # a new lifespan brings new services
+        cache = state.health_cache = ReportCache(services)
+    return await cache.get()
+
+
+def _is_admin(request: Request) -> bool:
+    # Set by the authentication middleware for a valid key or the local owner; absent: anonymous.
+    principal = getattr(request.state, "principal", None)
+    return principal is not None and principal.may("admin")
+
+
+def _statuses_only(body: dict[str, Any]) -> dict[str, Any]:
+    return {"status": body["status"],
+            "components": {name: {"status": c["status"]} for name, c in body["components"].items()}}
+
+
 @router.get("/health")
-async def health(services: Annotated[Services, Depends(get_services)]) -> JSONResponse:
-    code, body = await component_report(services)
-    return JSONResponse(body, status_code=code)
+async def health(request: Request, services: Annotated[Services, Depends(get_services)]) -> JSONResponse:
+    code, body = await cached_report(request, services)
+    return JSONResponse(body if _is_admin(request) else _statuses_only(body), status_code=code)
 
 
 @router.get("/health/ready")
-async def ready(services: Annotated[Services, Depends(get_services)]) -> JSONResponse:
-    """Readiness: can this replica answer now? Also says whether search has been failing over."""
-    code, body = await component_report(services)
+async def ready(request: Request, services: Annotated[Services, Depends(get_services)]) -> JSONResponse:
+    """Readiness: can this replica answer now? Admins also see whether search has been failing over."""
+    code, report = await cached_report(request, services)
+    if not _is_admin(request):
+        return JSONResponse({**_statuses_only(report), "ready": code == 200}, status_code=code)
+    body = dict(report)  # the cached report is shared: add to a copy
     fallback = getattr(services.dependencies.retriever, "health", None)
     if fallback is not None:
         body["fallback_search"] = {"recent_primary_failure": fallback.failing(), "fallbacks": fallback.fallbacks,

@@ -11,7 +11,7 @@ import typer
 
 from app.cli import index as index_commands
 from app.cli.bench import bench
-from app.cli.common import console, settings_or_exit
+from app.cli.common import console, fail, settings_or_exit
 from app.cli.conversations import conversations
 from app.cli.evals import enable_hybrid_search, evaluation
 from app.cli.keys import keys
@@ -49,12 +49,27 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     reload: Annotated[bool, typer.Option(help="restart on code changes")] = False,
 ) -> None:
-    """Run the gateway (the same app as `uvicorn app.main:app`)."""
+    """Run the gateway (the same app as `uvicorn app.main:app`).
+
+    In local-only mode (no API key yet, AUTH_REQUIRED unset) it binds only to loopback:
+    the local owner has every scope, admin included."""
     import uvicorn
 
-    settings_or_exit()  # fail here, clearly, on a bad configuration
+    from app.auth import LOCAL_ONLY_HINT, KeyStore, is_loopback
+
+    settings = settings_or_exit()  # fail here, clearly, on a bad configuration
+    if not is_loopback(host) and settings.chatbot_bootstrap_key is None:
+        store = KeyStore(settings.ledger_url, settings.auth_required)
+        try:
+            local_only = not store.keys_configured()
+        finally:
+            store.close()
+        if local_only:
+            fail(f"refusing to serve local-only mode on {host}: {LOCAL_ONLY_HINT}")
     # Our JSON logging (configured by the app) replaces uvicorn's own handlers and access log.
-    uvicorn.run("app.main:app", host=host, port=port, reload=reload, log_config=None)
+    # Frames above the request limit are refused by uvicorn before they are buffered.
+    uvicorn.run("app.main:app", host=host, port=port, reload=reload, log_config=None,
+                ws_max_size=settings.max_request_bytes)
 
 
 @cli.command()
@@ -65,12 +80,14 @@ def ask(
     """Ask the chatbot once, in-process (no server), streaming the answer."""
     from app.conversation import Turn, new_conversation_id, stream_turn
     from app.runtime import open_services
+    from tools.registry import OPERATOR_SCOPES
 
     settings = settings_or_exit()
 
     async def run() -> None:
         async with open_services(settings) as services:
-            turn = Turn(conversation_id or new_conversation_id(), message)
+            # In-process, on the service's data: an operator, every tool.
+            turn = Turn(conversation_id or new_conversation_id(), message, scopes=OPERATOR_SCOPES)
             async for event in stream_turn(services.graph, turn, services.gate, services.conversations):
                 if event.event == "token":
                     print(event.data["text"], end="", flush=True)

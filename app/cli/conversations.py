@@ -110,20 +110,50 @@ def delete(
     older_than: Annotated[float, typer.Option(min=0, help="days since the last turn")],
     status: Annotated[str, typer.Option(help="only conversations with this status")] = "archived",
 ) -> None:
-    """Delete conversations and their checkpoints (runbook: delete_conversations.py)."""
+    """Delete conversations, their checkpoints and every copy of their text (runbook: delete_conversations.py)."""
+    from app.cache import CacheUnavailable
     from app.conversations import STATUSES, delete_conversation
 
     if status not in STATUSES:
         fail(f"--status must be one of {', '.join(STATUSES)}")
 
     async def run() -> int:
-        async with _open() as (registry, checkpointer):
+        async with _open_for_deletion() as (registry, checkpointer, copies):
             doomed = registry.stale(status, older_than)
-            for conversation_id in doomed:
-                await delete_conversation(registry, checkpointer, conversation_id)
+            for done, conversation_id in enumerate(doomed):
+                try:
+                    await delete_conversation(registry, checkpointer, conversation_id, **copies)
+                except CacheUnavailable as exc:
+                    fail(f"{exc}: deleted {done} of {len(doomed)} conversation(s); run again", code=1)
             return len(doomed)
 
-    print(f"deleted {asyncio.run(run())} conversation(s) and their checkpoints")
+    print(f"deleted {asyncio.run(run())} conversation(s) with their checkpoints, feedback text, "
+          "tool-call arguments and cached answers")
+
+
+@asynccontextmanager
+async def _open_for_deletion():
+    """What `delete_conversation` needs: the registry, the checkpointer and the stores holding copies.
+
+    The response cache is reached only in Redis: a server's in-memory cache is its own
+    (its entries expire after CACHE_TTL).
+    """
+    from app.cache import RedisCache
+    from app.feedback import FeedbackStore
+    from app.tool_calls import ToolCallLedger
+
+    settings = settings_or_exit()
+    feedback, tool_calls = FeedbackStore(settings.ledger_url), ToolCallLedger(settings.ledger_url)
+    cache = (RedisCache(settings.redis_url, settings.cache_ttl)
+             if settings.enable_response_cache and settings.redis_url else None)
+    try:
+        async with _open() as (registry, checkpointer):
+            yield registry, checkpointer, {"feedback": feedback, "tool_calls": tool_calls, "cache": cache}
+    finally:
+        feedback.close()
+        tool_calls.close()
+        if cache is not None:
+            await cache.aclose()
 
 
 @conversations.command("stats")

@@ -25,6 +25,7 @@ def profile(query: Annotated[str, typer.Option(help="the question to answer")]) 
     from app.conversation import Turn, new_conversation_id, stream_turn
     from app.observability import turn_timings
     from app.runtime import open_services
+    from tools.registry import OPERATOR_SCOPES
 
     settings = settings_or_exit()
 
@@ -36,7 +37,8 @@ def profile(query: Annotated[str, typer.Option(help="the question to answer")]) 
             first_token = None
             route = "?"
             try:
-                async for event in stream_turn(services.graph, Turn(new_conversation_id(), query)):
+                turn = Turn(new_conversation_id(), query, scopes=OPERATOR_SCOPES)  # in-process: an operator
+                async for event in stream_turn(services.graph, turn):
                     if event.event == "token" and first_token is None:
                         first_token = time.perf_counter() - started
                     elif event.event == "final":
@@ -100,6 +102,30 @@ def _log_errors(log_file: Path | None, since: float) -> tuple[int, int, int]:
     return requests, failed, errors
 
 
+def _details(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in values.items() if k != "status")
+
+
+def _print_readiness(ready: dict[str, Any]) -> list[str]:
+    """Print /health/ready's components (with their details when the key is an admin's); the problems."""
+    problems = []
+    components = {name: c if isinstance(c, dict) else {"status": c}
+                  for name, c in (ready.get("components") or {}).items()}
+    print(f"Service: {ready.get('status', '?')}")
+    for name, component in components.items():
+        state, details = component.get("status", "?"), _details(component)
+        print(f"  {name}: {state}" + (f" ({details})" if details else ""))
+        if state == "down":
+            problems.append(f"{name} is down")
+    for extra in ("fallback_search", "model_gate"):
+        if isinstance(ready.get(extra), dict):
+            print(f"  {extra}: {_details(ready[extra])}")
+    # The service shows details to the admin scope only (an admin key, or the local owner).
+    if components and not any(set(c) - {"status"} for c in components.values()):
+        print("  (status only: details need an admin key, --api-key or $CHATBOT_API_KEY)")
+    return problems
+
+
 def health(
     url: Annotated[str, typer.Option(help="the running service")] = "http://127.0.0.1:8000",
     api_key: Annotated[str | None, typer.Option(help="an admin key (default: $CHATBOT_API_KEY)")] = None,
@@ -113,15 +139,10 @@ def health(
     api_key = api_key or os.environ.get("CHATBOT_API_KEY")
     problems: list[str] = []
     try:
-        ready = _get(f"{url.rstrip('/')}/health/ready", None).json()
+        ready = _get(f"{url.rstrip('/')}/health/ready", api_key).json()
     except Exception as exc:
         fail(f"the service at {url} does not answer: {type(exc).__name__}", code=1)
-    print(f"Service: {ready.get('status', '?')}")
-    for name, component in (ready.get("components") or {}).items():
-        state = component.get("status", "?") if isinstance(component, dict) else component
-        print(f"  {name}: {state}")
-        if state == "down":
-            problems.append(f"{name} is down")
+    problems += _print_readiness(ready)
 
     requests, failed, errors = _log_errors(settings.log_file, time.time() - hours * 3600)
     rate = failed / requests if requests else 0.0

@@ -21,9 +21,13 @@ def _checks(client, conversation_id: str) -> list[tuple[str, Callable[[], str]]]
 
     def health() -> str:
         body = client.get("/health").json()
-        down = [name for name, c in body.get("components", {}).items() if c.get("status") == "down"]
+        components = body.get("components", {})
+        down = [name for name, c in components.items() if c.get("status") == "down"]
         assert body.get("status") in ("ok", "degraded") and not down, f"status {body.get('status')}, down: {down}"
-        return body["status"]
+        model, store = components.get("model", {}), components.get("vector_store", {})
+        if "provider" not in model:  # the service shows details to the admin scope only
+            return f"{body['status']} (status only: details need an admin key)"
+        return f"{body['status']}, model {model['provider']}/{model.get('model')}, {store.get('chunks', '?')} chunks"
 
     def chat() -> str:
         response = client.post("/chat", json={"message": QUESTION, "conversation_id": conversation_id})

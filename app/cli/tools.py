@@ -17,20 +17,25 @@ tools = typer.Typer(help="Tools the chatbot can call.", no_args_is_help=True)
 
 @tools.command("register")
 def register(tool: Annotated[Path, typer.Option(help="the tool module, e.g. tools/deploy_tool.py")]) -> None:
-    """Check a tool module (imports, spec, parameters match the function) and enable it."""
-    from tools.registry import (
-        RegisteredTool,
+    """Check a tool module (imports, spec, parameters match the function) and enable it.
+
+    Only a file inside the project directory and owned by the user running this command
+    (the service's user) is taken: the service imports it again on every reload.
+    """
+    from tools.loading import (
         ToolSpecError,
-        build_tools,
         enabled_modules,
         file_module_name,
         load_tool_module,
         module_ref,
         save_enabled_modules,
+        trusted_tool_file,
     )
+    from tools.registry import RegisteredTool, build_tools
 
     settings = settings_or_exit()
     try:
+        trusted_tool_file(tool)  # before anything imports it
         checked = RegisteredTool.from_module(load_tool_module(str(tool), fresh=True))
         enabled = enabled_modules(settings.data_dir)
         by_name = {t.name: t.module for t in build_tools(enabled)}
@@ -51,7 +56,7 @@ def register(tool: Annotated[Path, typer.Option(help="the tool module, e.g. tool
 
 @tools.command("list")
 def list_() -> None:
-    """The enabled tools with their parameters, timeout and approval rule."""
+    """The enabled tools with their parameters, timeout, approval rule and scope."""
     from tools.registry import ToolRegistry, ToolSpecError
 
     try:
@@ -61,7 +66,8 @@ def list_() -> None:
     for tool in registry:
         params = ", ".join(tool.arguments.model_fields)
         approval = f"; approval: {tool.approval}" if tool.approval else ""
-        print(f"{tool.name}({params})  timeout {tool.timeout_seconds:g} s{approval}  [{tool.module}]")
+        scope = f"scope {tool.scope}" + (", side effects" if tool.side_effects else "")
+        print(f"{tool.name}({params})  timeout {tool.timeout_seconds:g} s{approval}  {scope}  [{tool.module}]")
         print(f"    {tool.description}")
 
 
@@ -71,10 +77,10 @@ def test(
     params: Annotated[str, typer.Option(help="its arguments as a JSON object")] = "{}",
     approve_as: Annotated[str | None, typer.Option(help="approve a call that needs approval, as this person")] = None,
 ) -> None:
-    """Run one call and print its outcome as JSON (exit 1 when the call failed)."""
+    """Run one call, as an operator (every scope), and print its outcome as JSON (exit 1 when it failed)."""
     from app.runtime import tool_call_recorder
     from app.tool_calls import ToolCallLedger
-    from tools.registry import ToolRegistry, ToolSpecError
+    from tools.registry import OPERATOR_SCOPES, ToolRegistry, ToolSpecError
 
     try:
         arguments = json.loads(params)
@@ -88,7 +94,7 @@ def test(
         registry = ToolRegistry.from_settings(settings, on_call=tool_call_recorder(ledger))
         if (reason := registry.approval_reason(tool_name, arguments)) and approve_as is None:
             fail(f"{reason}: pass --approve-as NAME to approve it", code=1)
-        outcome = asyncio.run(registry.run(tool_name, arguments, decided_by=approve_as))
+        outcome = asyncio.run(registry.run(tool_name, arguments, decided_by=approve_as, scopes=OPERATOR_SCOPES))
     except ToolSpecError as exc:
         fail(f"the enabled set does not load: {exc}", code=1)
     finally:

@@ -37,6 +37,17 @@ def offline_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def sse_pairs(lines) -> list[tuple[str, str]]:
+    """(event, raw data) pairs of a Server-Sent Events body, given its lines."""
+    events, name = [], None
+    for line in lines:
+        if line.startswith("event:"):
+            name = line.split(":", 1)[1].strip()
+        elif line.startswith("data:") and name:
+            events.append((name, line.split(":", 1)[1].strip()))
+    return events
+
+
 @contextmanager
 def process(args: list[str], env: dict[str, str], ready_url: str, log: Path, timeout: float = 120):
     """Start `args`, wait until `ready_url` answers, stop it (and its children) afterwards."""

@@ -23,7 +23,9 @@ def test_remote_runnable_invokes_the_graph_over_http(service_url):
     assert out["route"] == "tool" and out["answer"] == "6 * 7 = 42"
     out = graph.invoke({"messages": [{"type": "human", "content": "How do I roll back a Kubernetes deployment?"}]}, config=config)
     assert out["route"] == "knowledge" and out["sources"]
-    assert len(out["messages"]) == 4  # the same thread: the first turn is remembered
+    # The output is the public response, not the graph's state; the thread remembers the first turn.
+    assert out["conversation_id"] == "langserve-1" and "messages" not in out and "draft" not in out
+    assert len(httpx.get(f"{service_url}/conversations/langserve-1").json()["messages"]) == 4
 
 
 def test_sse_streams_tokens_over_http(service_url):

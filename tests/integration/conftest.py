@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
+from urllib.parse import urljoin
 
 import pytest
 from fastapi import Request, WebSocket
@@ -11,13 +12,38 @@ from app.api.deps import get_owner, get_ws_owner
 from app.main import create_app
 from app.settings import load_settings
 
+LOOPBACK_PEER = ("127.0.0.1", 50000)
+
+
+class LoopbackClient(TestClient):
+    """A test client that is on this machine: its peer is loopback and its requests and
+    WebSockets are addressed to 127.0.0.1 (local-only mode serves nothing else)."""
+
+    def __init__(self, app, **kwargs):
+        super().__init__(app, base_url="http://127.0.0.1", client=LOOPBACK_PEER, **kwargs)
+
+    def websocket_connect(self, url: str, *args, **kwargs):
+        return super().websocket_connect(urljoin("ws://127.0.0.1", url), *args, **kwargs)
+
 
 @contextmanager
 def running_app(data_dir, **overrides):
-    """The real app (lifespan and all) on a private DATA_DIR, served in-process."""
+    """The real app (lifespan and all) on a private DATA_DIR, served in-process to a client on
+    loopback (local-only mode serves loopback peers only)."""
     settings = load_settings(data_dir=data_dir, **overrides)
-    with TestClient(create_app(settings)) as client:
+    with LoopbackClient(create_app(settings)) as client:
         yield client
+
+
+def create_keys(data_dir, scopes_by_owner: dict[str, list[str]]) -> dict[str, str]:
+    """API keys created in DATA_DIR's key table, by owner (the service then requires keys)."""
+    from app.auth import KeyStore
+
+    store = KeyStore(load_settings(data_dir=data_dir).ledger_url)
+    try:
+        return {owner: store.create(owner, scopes) for owner, scopes in scopes_by_owner.items()}
+    finally:
+        store.close()
 
 
 def sse_events(response) -> list[tuple[str, dict]]:

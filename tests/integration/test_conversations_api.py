@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from tests.integration.conftest import BOB, sse_events
+from tests.integration.conftest import BOB, running_app, sse_events
 
 QUESTION = "What is the RPO for conversations?"
 
@@ -105,3 +105,15 @@ def test_bad_conversation_ids_and_parameters(client):
     assert client.get("/conversations?status=deleted").status_code == 422
     assert client.get("/conversations?limit=0").status_code == 422
     assert client.get(f"/conversations/{new_id()}/export?format=pdf").status_code == 422
+
+
+def test_a_delete_that_cannot_purge_the_cached_answers_deletes_nothing(data_dir_copy):
+    """Redis down: 503, and the conversation is all there for the retry."""
+    with running_app(data_dir_copy, llm_provider="extractive", enable_response_cache=True,
+                     redis_url="redis://127.0.0.1:1/0") as client:
+        conversation = new_id()
+        client.post("/chat", json={"message": QUESTION, "conversation_id": conversation})
+        refused = client.delete(f"/conversations/{conversation}")
+        kept = client.get(f"/conversations/{conversation}")
+    assert refused.status_code == 503 and refused.json()["error"]["code"] == "unavailable"
+    assert kept.status_code == 200 and [m["content"] for m in kept.json()["messages"]][0] == QUESTION

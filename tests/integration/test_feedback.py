@@ -88,3 +88,24 @@ def test_export_feedback_writes_a_dataset_of_the_ratings(client, tmp_path, monke
     assert by_rating[-1]["reference_answer"] == "" and by_rating[-1]["answer_given"] == unhelpful["answer"]
     only_helpful = CliRunner().invoke(cli, ["eval", "export-feedback", "--output", str(output), "--rating", "helpful"])
     assert only_helpful.exit_code == 0 and len(output.read_text().splitlines()) == helpful_before + 1
+
+
+def test_deleting_the_conversation_removes_the_feedback_text_and_keeps_the_rating(client):
+    from app.db import Database
+
+    answer = _ask(client)
+    store = client.app.state.services.feedback
+    assert client.post("/feedback", json={"conversation_id": answer["conversation_id"],
+                                          "message_id": answer["message_id"], "rating": -1,
+                                          "comment": "wrong figure"}).status_code == 201
+    before = store.summary()
+    assert client.delete(f"/conversations/{answer['conversation_id']}").status_code == 204
+    assert store.summary() == before  # the rating still counts
+    assert answer["conversation_id"] not in {r["conversation_id"] for r in store.list()}  # nothing to export
+    db = Database(client.app.state.services.settings.ledger_url)
+    try:
+        rows = db.execute("SELECT rating, question, answer, comment, cited FROM feedback WHERE conversation_id = ?",
+                          (answer["conversation_id"],))
+    finally:
+        db.close()
+    assert rows == [(-1, "", "", None, "[]")]

@@ -56,13 +56,15 @@ def test_every_request_is_one_json_line_with_its_id(data_dir_copy, tmp_path):
     with running_app(data_dir_copy, llm_provider="extractive", log_file=log_file) as client:
         mine = client.post("/chat", json={"message": "Hello"}, headers={"X-Request-ID": "req-abc-123"})
         theirs = client.get("/conversations")
-        refused = client.get("/conversations", headers={"Authorization": "Bearer sk-live-0123456789abcdef"})
+        # Local-only mode: a proxied request is refused (its Bearer value is no key yet).
+        refused = client.get("/conversations", headers={"Authorization": "Bearer sk-live-0123456789abcdef",
+                                                        "X-Forwarded-For": "203.0.113.9"})
     assert mine.headers["x-request-id"] == "req-abc-123" and len(theirs.headers["x-request-id"]) == 32
-    assert refused.status_code == 401
+    assert refused.status_code == 403
     lines = [json.loads(line) for line in log_file.read_text().splitlines()]
     requests = [line for line in lines if line["logger"] == "chatbot.request"]
     assert [(r["method"], r["route"], r["status"]) for r in requests] == [
-        ("POST", "/chat", 200), ("GET", "/conversations", 200), ("GET", "unmatched", 401)]
+        ("POST", "/chat", 200), ("GET", "/conversations", 200), ("GET", "unmatched", 403)]
     assert requests[0]["request_id"] == "req-abc-123" and requests[0]["duration_ms"] > 0
     assert all(line["level"] in ("INFO", "WARNING", "ERROR", "DEBUG") and line["time"] for line in lines)
     assert "sk-live" not in log_file.read_text()
@@ -98,3 +100,35 @@ def test_readiness_checks_every_dependency_and_a_dead_redis_only_degrades(data_d
     assert response.status_code == 200 and response.json()["status"] == "degraded"
     assert response.json()["components"]["redis"]["status"] == "down"
     assert answered.status_code == 200  # limits let requests through, the cache misses
+
+
+def test_every_field_of_a_log_line_is_masked_extra_fields_and_tracebacks_too(tmp_path):
+    log_file = tmp_path / "chatbot.log"
+    configure_logging(log_file)
+    log = logging.getLogger("chatbot.test")
+    secrets = {
+        "postgresql": ("postgresql://chatbot:pg-s3cret@db:5432/chatbot", "postgresql://chatbot:[REDACTED]@db"),
+        "redis": ("redis://:redis-s3cret@cache:6379/0", "redis://:[REDACTED]@cache"),
+        "json": ('{"password": "json-s3cret"}', '"password": "[REDACTED]"'),
+        "dict": ("{'api_key': 'dict-s3cret'}", "'api_key': '[REDACTED]'"),
+        "pinecone": ("pcsk_4Abc12_DEFghiJKLmnoPQRstuVWX", "[REDACTED]"),
+        "google": ("AIzaSyA1234567890abcdefghijklmnopqrs", "[REDACTED]"),
+    }
+    for name, (secret, _) in secrets.items():
+        log.warning("%s: %s", name, secret)
+    log.info("connected", extra={"dsn": "postgresql://u:extra-s3cret@db/x", "api_key": "extra-field-s3cret",
+                                 "headers": {"authorization": "Bearer extra.bearer.s3cret"}, "attempt": 2})
+    try:
+        raise ConnectionError("cannot reach redis://:trace-s3cret@cache:6379")
+    except ConnectionError:
+        log.exception("cache down")
+    text = log_file.read_text()
+    assert "s3cret" not in text and "pcsk_4Abc" not in text and "AIzaSy" not in text
+    records = [json.loads(line) for line in text.splitlines()]
+    for name, (_, shown) in secrets.items():  # the context stays, so a line still says what it was about
+        assert any(r["message"].startswith(f"{name}: ") and shown in r["message"] for r in records), name
+    connected = next(r for r in records if r["message"] == "connected")
+    assert connected["dsn"] == "postgresql://u:[REDACTED]@db/x" and connected["api_key"] == "[REDACTED]"
+    assert connected["headers"] == {"authorization": "[REDACTED]"} and connected["attempt"] == 2
+    failed = next(r for r in records if r["message"] == "cache down")
+    assert "ConnectionError" in failed["exc_info"] and "redis://:[REDACTED]@cache" in failed["exc_info"]

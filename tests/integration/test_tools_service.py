@@ -180,6 +180,7 @@ def extract_arguments(message):
     words = message.rstrip("?").split()
     return {"service": words[-1]} if "uptime" in message.lower() else None
 ''')
+    monkeypatch.setattr("tools.loading.PROJECT_DIR", tmp_path)  # tool files are taken from the project only
     broken = tmp_path / "broken_tool.py"
     broken.write_text("TOOL_SPEC = {'name': 'broken', 'description': 'x', 'parameters': {'a': {'type': 'string'}}}\n"
                       "def broken(b):\n    return b\n")
@@ -236,6 +237,7 @@ def test_the_runbooks_tool_module_registers_replacing_the_tool_of_its_name(tmp_p
     from typer.testing import CliRunner
 
     (tmp_path / "deploy_tool.py").write_text(RUNBOOK_TOOL)
+    monkeypatch.setattr("tools.loading.PROJECT_DIR", tmp_path)  # tool files are taken from the project only
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
     registered = CliRunner().invoke(cli, ["tools", "register", "--tool", str(tmp_path / "deploy_tool.py")])
     assert registered.exit_code == 0, registered.output

@@ -24,6 +24,17 @@ def test_dockerfile_serves_the_app_and_carries_the_model_notice():
     assert "Gemma Terms of Use" in (ROOT / "NOTICE").read_text()
 
 
+def test_the_image_requires_keys_and_documents_its_first_key():
+    """The image binds 0.0.0.0, so it must not start in local-only mode (`chatbot serve`
+    refuses that): keys are required, and the first one comes as a secret or an init step."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    env_lines = dockerfile.split("ENV PATH=", 1)[1].split("\nUSER", 1)[0]
+    assert "AUTH_REQUIRED=true" in env_lines
+    assert "CHATBOT_BOOTSTRAP_KEY" in dockerfile and "chatbot keys create" in dockerfile
+    readme = (ROOT / "README.md").read_text()
+    assert "CHATBOT_BOOTSTRAP_KEY" in readme and "AUTH_REQUIRED=true" in readme
+
+
 def test_langgraph_json_names_an_existing_graph():
     config = json.loads((ROOT / "langgraph.json").read_text())
     path, attribute = config["graphs"]["chat"].split(":")

@@ -12,6 +12,7 @@ from graphs.context import ChatDependencies
 from graphs.edges import after_guard_input, after_route
 from graphs.nodes import build_prompt, guard_input
 from graphs.routing import EmbeddingRouter
+from graphs.state import STATE_KEYS
 from tests.fakes import ScriptedChatModel
 from tools.registry import ToolRegistry
 
@@ -42,7 +43,9 @@ def deps(retriever, router, model, **kw):
 
 
 async def ask(graph, text, thread="t"):
-    return await graph.ainvoke({"messages": [HumanMessage(text)]}, {"configurable": {"thread_id": thread}})
+    """The whole state after a turn (the public output leaves the passages out)."""
+    return await graph.ainvoke({"messages": [HumanMessage(text)]}, {"configurable": {"thread_id": thread}},
+                               output_keys=list(STATE_KEYS))
 
 
 async def test_knowledge_question_is_retrieved_answered_and_cited(retriever, router):
@@ -135,21 +138,26 @@ async def test_a_model_reads_at_most_max_passages(retriever, router):
 
 
 async def test_generate_streams_the_models_tokens_through_the_graph(retriever, router):
-    """LangChain's own fake chat model, streamed in `messages` mode as the gateway does."""
+    """LangChain's own fake chat model, streamed as `{"token"}` custom events as the gateway
+    reads them; LangGraph's `messages` mode (what `langgraph dev` clients read) carries none
+    of the raw tokens, and the streamed text never holds what the output guard masks."""
     import itertools
 
     from langchain_core.language_models import GenericFakeChatModel
 
-    model = GenericFakeChatModel(messages=itertools.repeat(AIMessage(content="Lambda images may be up to 10 GB [1].")))
+    answer = ("Lambda images may be up to 10 GB [1]. Ask ops@internal.example.com for a larger quota; "
+              "they answer within a day, and the request needs the account id and the function name [1].")
+    model = GenericFakeChatModel(messages=itertools.repeat(AIMessage(content=answer)))
     graph = build_graph(deps(retriever, router, model))
-    tokens = [
-        chunk.content
-        async for chunk, meta in graph.astream(
-            {"messages": [HumanMessage("How big can a Lambda image be?")]}, stream_mode="messages"
-        )
-        if meta["langgraph_node"] == "generate" and chunk.content
-    ]
-    assert len(tokens) > 3 and "".join(tokens) == "Lambda images may be up to 10 GB [1]."
+    tokens, raw_tokens = [], []
+    async for mode, payload in graph.astream({"messages": [HumanMessage("How big can a Lambda image be?")]},
+                                             stream_mode=["custom", "messages"]):
+        if mode == "custom" and "token" in payload:
+            tokens.append(payload["token"])
+        elif mode == "messages" and payload[1]["langgraph_node"] == "generate" and payload[0].content:
+            raw_tokens.append(payload[0].content)
+    assert len(tokens) > 3 and raw_tokens == []
+    assert "".join(tokens) == answer.replace("ops@internal.example.com", "[EMAIL]")
 
 
 async def test_a_question_naming_a_document_is_answered_from_that_document(retriever, router):

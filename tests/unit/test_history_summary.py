@@ -12,6 +12,7 @@ from app.llm.extractive import ExtractiveChatModel
 from graphs.budget import plan_turn
 from graphs.builder import build_graph
 from graphs.context import ChatDependencies
+from graphs.state import STATE_KEYS
 from graphs.summary import fold_until
 from tests.fakes import ScriptedChatModel
 from tools.registry import ToolRegistry
@@ -82,7 +83,8 @@ def router(embeddings):
 
 
 async def turn(graph, text, thread="s"):
-    return await graph.ainvoke({"messages": [HumanMessage(text)]}, {"configurable": {"thread_id": thread}})
+    return await graph.ainvoke({"messages": [HumanMessage(text)]}, {"configurable": {"thread_id": thread}},
+                               output_keys=list(STATE_KEYS))
 
 
 async def test_messages_leaving_the_window_are_summarised_once_in_order(retriever, router):

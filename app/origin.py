@@ -1,0 +1,81 @@
+"""Cross-site requests: what another web page may make a visitor's browser send here.
+
+Browsers apply no CORS to WebSockets and send "simple" cross-site POSTs (text/plain,
+form bodies) without asking, so a page on any site could drive the service as whoever
+the browser can reach it as. This middleware refuses, before authentication:
+- a WebSocket handshake whose `Origin` is neither this service's own nor in ALLOWED_ORIGINS
+  (closed before it is accepted, code 1008);
+- a state-changing request (POST, PUT, PATCH, DELETE) with such an `Origin` (403
+  `forbidden_origin`), or with a body that is not `application/json` (415
+  `unsupported_media_type`): a JSON body always needs a CORS preflight, which is off
+  unless ALLOWED_ORIGINS names the page.
+Clients that are not browsers send no `Origin` and are not affected.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.errors import error_body
+
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
+def same_origin(origin: str, host_header: str | None) -> bool:
+    """Whether `origin` names the host the request was sent to (scheme aside: TLS may end
+    at a proxy in front)."""
+    try:
+        netloc = urlsplit(origin).netloc.lower()
+    except ValueError:
+        return False
+    return bool(netloc) and netloc == (host_header or "").lower()
+
+
+def _has_body(headers: dict[str, str]) -> bool:
+    length = headers.get("content-length", "0").strip()
+    return "transfer-encoding" in headers or not length.isdigit() or int(length) > 0
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type.split(";", 1)[0].strip().lower() == "application/json"
+
+
+class SameOriginPolicy:
+    def __init__(self, app: ASGIApp, allowed_origins: frozenset[str] = frozenset()):
+        self.app, self.allowed_origins = app, allowed_origins
+
+    def _origin_allowed(self, headers: dict[str, str]) -> bool:
+        origin = headers.get("origin")
+        if origin is None:
+            return True
+        return origin.rstrip("/").lower() in self.allowed_origins or same_origin(origin, headers.get("host"))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            if not self._origin_allowed(_headers(scope)):
+                await send({"type": "websocket.close", "code": 1008,
+                            "reason": "forbidden_origin: this page's origin may not open the socket"})
+                return
+        elif scope["type"] == "http" and scope["method"] in STATE_CHANGING:
+            headers = _headers(scope)
+            if not self._origin_allowed(headers):
+                return await _reply(send, 403, "forbidden_origin",
+                                    "requests from this page's origin are not allowed (ALLOWED_ORIGINS)")
+            if _has_body(headers) and not _is_json(headers.get("content-type", "")):
+                return await _reply(send, 415, "unsupported_media_type",
+                                    "request bodies must be application/json")
+        await self.app(scope, receive, send)
+
+
+async def _reply(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps(error_body(code, message)).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
