@@ -2,19 +2,38 @@
 
 `guard_output` masks personal data and credentials in the finished answer; the tokens
 streamed before it must not carry them in clear. The stream keeps the whole raw text,
-masks it again on every token, and sends only the masked text that lies more than
-`HOLD_CHARS` before the end, cut at a space. A pattern without spaces (an address, a key,
-a token) that starts before the cut also ends before it, complete, so it is masked; the
-patterns with spaces (a card or phone number, `password: ...`, a PEM header) are shorter
-than the hold, so one still being written lies in the held part. What is held goes out
-when the answer is final.
+masks it again on every token, and sends the masked text up to a cut that nothing still
+being written can reach back across:
+- the last word is held (an address or a key may not be complete yet); a pattern without
+  spaces that lies before the cut is complete, so it is masked;
+- so is a run that a pattern with spaces may still extend: digits that may be a card or
+  phone number, a secret's name before its value (`password:`), a PEM header.
+What is held goes out when the answer is final. A mask that reaches back into what was
+sent (it never should) stops the stream: the final answer is what the client keeps.
 """
 
 from __future__ import annotations
 
+import re
+
 from app.guardrails import redact
 
-HOLD_CHARS = 48  # longer than any pattern with spaces the guard masks (a PEM header: 35)
+_LAST_SPACE = re.compile(r"\s(?=\S*$)")
+# What the text before the cut may end with and a later token could still turn into a mask.
+_MAY_CONTINUE = re.compile(
+    r"(?:[\d(+][\d()+\-./ ]*"  # a number: a card or a phone number may go on after the space
+    r"|(?i:\b(?:api[_ -]?key|secret|password|passwd|access[_ -]?token)\b[\s=:]*)"  # a value may follow
+    r"|-----BEGIN[^\n]*)$"  # a PEM header
+)
+
+
+def safe_cut(masked: str) -> int:
+    """Where the masked text may be cut: the text before it cannot change any more."""
+    last_space = _LAST_SPACE.search(masked)
+    cut = last_space.start() if last_space else 0
+    while cut > 0 and (risky := _MAY_CONTINUE.search(masked, 0, cut)) is not None:
+        cut = risky.start()
+    return cut
 
 
 class RedactedStream:
@@ -26,10 +45,9 @@ class RedactedStream:
         """Add a token; the masked text that can be sent now (often empty)."""
         self._raw += text
         masked, _ = redact(self._raw)
-        limit = len(masked) - HOLD_CHARS
-        cut = max(masked.rfind(" ", 0, limit), masked.rfind("\n", 0, limit)) if limit > 0 else -1
+        cut = safe_cut(masked)
         if cut <= len(self._sent) or not masked.startswith(self._sent):
-            return ""  # nothing new is safe yet, or a mask reached back into the sent part: wait
+            return ""
         new, self._sent = masked[len(self._sent):cut], masked[:cut]
         return new
 
@@ -37,6 +55,6 @@ class RedactedStream:
         """At the end of the answer: the masked text not sent yet."""
         masked, _ = redact(self._raw)
         if not self._raw or not masked.startswith(self._sent):
-            return ""  # the final answer (its own event) is what the client keeps
+            return ""
         new, self._sent = masked[len(self._sent):], masked
         return new

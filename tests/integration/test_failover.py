@@ -109,8 +109,7 @@ def test_when_every_remote_provider_fails_the_extractive_one_answers(peers, serv
 def test_a_stream_that_breaks_mid_answer_is_restarted_not_spliced(peers, service):
     primary, azure = peers
     primary.plan = ["drop"]
-    # Long enough that part of it streams before the break: the stream holds back the
-    # answer's last 48 characters until they cannot be part of something it must mask.
+    # Part of it streams before the break (the stream holds back a word until it is complete).
     primary.answer = ("Backups run every hour, and each one is copied to a second region within fifteen "
                       "minutes of being taken, then kept for thirty days [1].")
     primary.drop_after = 16
@@ -127,7 +126,7 @@ def test_a_stream_that_breaks_mid_answer_is_restarted_not_spliced(peers, service
     streamed_before_the_break = "".join(w + " " for w in primary.answer.split(" ")[:16])
     # What the client had shown, and must now discard: the first words, never the held tail.
     assert before.startswith("Backups run every hour,") and streamed_before_the_break.startswith(before)
-    assert len(before) <= len(streamed_before_the_break) - 48
+    assert len(before) < len(streamed_before_the_break)
     assert events[restart][1] == {"provider": "openai", "reason": "provider_failed"}
     assert after.startswith("Azure says")
     assert final["provider"] == "azure" and final["answer"].startswith("Azure says")
