@@ -25,9 +25,11 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 
 from app.retrieval import lexical
-from app.retrieval.ann import REBUILD_FRACTION, AnnIndex, ann_path
+from app.retrieval.ann import AnnIndex
 from app.retrieval.filters import SearchFilter
-from app.retrieval.sqlite_schema import SCHEMA, check_integrity, fts_query, migrate, next_rowid
+from app.retrieval.sqlite_schema import SCHEMA, check_integrity, migrate, next_rowid
+from app.retrieval.store_lexical import LexicalSearch
+from app.retrieval.store_vectors import VectorSearch
 from app.settings import ConfigurationError
 
 logger = logging.getLogger(__name__)
@@ -37,8 +39,9 @@ class IndexModelMismatch(ConfigurationError):
     """The index was built with another embedding model than the one configured."""
 
 
-class EmbeddedVectorStore(VectorStore):
-    """LangChain `VectorStore` over a SQLite file, with BM25 search beside the vectors."""
+class EmbeddedVectorStore(VectorSearch, LexicalSearch, VectorStore):
+    """LangChain `VectorStore` over a SQLite file, with BM25 search beside the vectors
+    (the search parts: app/retrieval/store_vectors.py and store_lexical.py)."""
 
     def __init__(
         self,
@@ -123,57 +126,6 @@ class EmbeddedVectorStore(VectorStore):
     def generation(self) -> str:
         """Changes on every committed write; readers reload their vectors when it does."""
         return self._meta("generation") or ""
-
-    def _vectors(self) -> tuple[list[str], np.ndarray]:
-        with self._lock:
-            current = self.generation()
-            if current != self._loaded_generation:
-                rows = self._db().execute("SELECT rowid, id, vector FROM chunks ORDER BY rowid").fetchall()
-                self._rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-                self._ids = [r[1] for r in rows]
-                self._row_of = {chunk_id: row for row, chunk_id in enumerate(self._ids)}
-                dims = int(self._meta("dimensions") or 0)
-                self._matrix = (
-                    np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(-1, dims)
-                    if rows
-                    else np.zeros((0, dims), dtype=np.float32)
-                )
-                self._loaded_generation = current
-                self._ann_stamp = None  # recompute which rows the graph covers
-            self._refresh_ann()
-            return self._ids, self._matrix
-
-    def warm_up(self) -> None:
-        """Load the vectors, the HNSW graph and the lexical index (seconds at 1M chunks)."""
-        self._vectors()
-        self._lexical_reader()
-
-    def _refresh_ann(self) -> None:
-        """Load the HNSW graph (if the index is large and has one) and find uncovered rows."""
-        path = ann_path(self.path)
-        stamp = path.stat().st_mtime_ns if path.is_file() and len(self._ids) >= self.ann_min_chunks else None
-        if stamp == self._ann_stamp:
-            return
-        self._ann = AnnIndex.load(path) if stamp is not None else None
-        self._ann_stamp = stamp
-        if self._ann is not None:
-            self._delta_rows = np.flatnonzero(~np.isin(self._rowids, self._ann.rowids))
-
-    def ann_status(self) -> dict[str, Any]:
-        """Whether searches use the HNSW graph, and how much of the index it covers."""
-        ids, _ = self._vectors()
-        covered = len(ids) - len(self._delta_rows) if self._ann is not None else 0
-        return {"enabled": self._ann is not None, "chunks": len(ids), "covered": covered,
-                "stale": (self._ann is None and len(ids) >= self.ann_min_chunks)
-                or (self._ann is not None and len(self._delta_rows) > REBUILD_FRACTION * max(1, len(ids)))}
-
-    def build_ann(self) -> dict[str, Any]:
-        """Build and save the HNSW graph over every chunk (minutes for a million)."""
-        with self._lock:
-            self._vectors()
-            rowids, matrix = self._rowids.copy(), self._matrix
-        AnnIndex.build(matrix, rowids).save(ann_path(self.path))
-        return self.ann_status()
 
     def count(self) -> int:
         return self._db().execute("SELECT count(*) FROM chunks").fetchone()[0]
@@ -359,138 +311,9 @@ class EmbeddedVectorStore(VectorStore):
                 docs.append(Document(id=chunk_id, page_content=row[0], metadata=json.loads(row[1])))
         return docs
 
-    def all_chunk_ids(self) -> list[str]:
-        """Every chunk id, in the order the vectors are stored."""
-        return list(self._vectors()[0])
-
-    def stored_vectors(self, ids: Sequence[str]) -> np.ndarray:
-        """The stored (unit) vectors of these chunks, one row each, in order."""
-        with self._lock:
-            self._vectors()
-            row_of, matrix = self._row_of, self._matrix
-        return matrix[[row_of[i] for i in ids]]
-
-    def cosine_scores(self, query_vector: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
-        """Cosine similarity of the query to the given chunks (their rows only, not the index)."""
-        with self._lock:
-            self._vectors()
-            row_of, matrix = self._row_of, self._matrix
-        rows = [(i, row_of[i]) for i in ids if i in row_of]
-        if not rows:
-            return {}
-        scores = matrix[[r for _, r in rows]] @ np.asarray(query_vector, dtype=np.float32)
-        return {i: float(score) for (i, _), score in zip(rows, scores)}
-
     def matching_ids(self, where: SearchFilter) -> set[str]:
         clause, params = where.sql()
         return {r[0] for r in self._db().execute(f"SELECT id FROM chunks WHERE {clause}", params)}
-
-    def _ann_search(self, query: np.ndarray, k: int, snapshot: tuple) -> list[tuple[str, float]]:
-        """HNSW over the covered rows, exact over the rows written since; deleted rows skipped."""
-        ids, ann, rowids, matrix, delta = snapshot
-        found, scores = ann.search(query, k + min(k, 32))  # a margin for rows deleted since
-        rows = np.searchsorted(rowids, found)
-        rows = np.clip(rows, 0, len(rowids) - 1)
-        live = (found >= 0) & (rowids[rows] == found)
-        hits = list(zip(rows[live].tolist(), scores[live].tolist()))
-        if len(delta):
-            delta_scores = matrix[delta] @ query
-            top = np.argsort(-delta_scores)[:k]
-            hits += list(zip(delta[top].tolist(), delta_scores[top].tolist()))
-        hits.sort(key=lambda h: h[1], reverse=True)
-        return [(ids[row], float(score)) for row, score in hits[:k]]
-
-    def vector_search(
-        self, query_vector: np.ndarray, k: int, where: SearchFilter | None = None
-    ) -> list[tuple[str, float]]:
-        with self._lock:  # one consistent view, even if a reload happens meanwhile
-            ids, matrix = self._vectors()
-            snapshot = (ids, self._ann, self._rowids, matrix, self._delta_rows)
-        if not ids:
-            return []
-        if snapshot[1] is not None and (where is None or where.is_empty()):
-            return self._ann_search(np.asarray(query_vector, dtype=np.float32), k, snapshot)
-        scores = matrix @ np.asarray(query_vector, dtype=np.float32)
-        if where is not None and not where.is_empty():
-            allowed = self.matching_ids(where)
-            mask = np.fromiter((i in allowed for i in ids), dtype=bool, count=len(ids))
-            scores = np.where(mask, scores, -np.inf)
-            k = min(k, int(mask.sum()))
-            if k == 0:
-                return []
-        k = min(k, len(ids))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top])]
-        return [(ids[i], float(scores[i])) for i in top]
-
-    def lexical_search(self, query: str, k: int, where: SearchFilter | None = None) -> list[tuple[str, float]]:
-        """BM25 over chunk titles and texts; higher scores are better.
-
-        Tantivy answers unfiltered queries over the rows it covers; FTS5 answers the
-        rows written since (none, once the writer's sync ran) and filtered queries.
-        """
-        if where is not None and not where.is_empty():
-            return self._fts_search(query, k, where)
-        reader = self._lexical_reader()
-        if reader is None:
-            return self._fts_search(query, k)
-        with self._lock:
-            ids, _ = self._vectors()
-            rowids = self._rowids
-        dead = reader.docs - int(np.searchsorted(rowids, reader.covered, side="right"))
-        hits = []
-        for rowid, score in reader.search(query, k + min(k, 32) if dead else k):  # a margin for dead rows
-            row = int(np.searchsorted(rowids, rowid))
-            if row < len(rowids) and rowids[row] == rowid:
-                hits.append((ids[row], score))
-        if len(rowids) and rowids[-1] > reader.covered:
-            hits += self._fts_search(query, k, after_rowid=reader.covered)
-            hits.sort(key=lambda h: h[1], reverse=True)
-        return hits[:k]
-
-    def _fts_search(
-        self, query: str, k: int, where: SearchFilter | None = None, after_rowid: int = 0
-    ) -> list[tuple[str, float]]:
-        match = fts_query(query)
-        if not match:
-            return []
-        if where is None or where.is_empty():
-            sql, params = ("SELECT chunk_id, bm25(chunks_fts) FROM chunks_fts "
-                           "WHERE chunks_fts MATCH ? AND rowid > ?"), [after_rowid]
-        else:  # the join costs a lookup per match: only when a filter needs the metadata
-            clause, params = where.sql("c")
-            sql = ("SELECT f.chunk_id, bm25(chunks_fts) FROM chunks_fts f JOIN chunks c ON c.id = f.chunk_id "
-                   f"WHERE chunks_fts MATCH ? AND {clause}")
-        rows = self._db().execute(f"{sql} ORDER BY bm25(chunks_fts) LIMIT ?", (match, *params, k)).fetchall()
-        return [(r[0], -float(r[1])) for r in rows]
-
-    def _lexical_reader(self) -> lexical.LexicalIndex | None:
-        """The tantivy copy, reloaded when a writer committed to it since the last search."""
-        with self._lock:
-            reader = self._lexical
-            if reader is None or reader.path != lexical.lexical_path(self.path):
-                reader = self._lexical = lexical.LexicalIndex.open(self.path)
-            elif reader.changed():
-                reader.reload()
-            return reader
-
-    def lexical_status(self) -> dict[str, Any]:
-        """How much of the index the tantivy copy covers, and how many of its documents are dead."""
-        reader = self._lexical_reader()
-        with self._lock:
-            ids, _ = self._vectors()
-            rowids = self._rowids
-        if reader is None:
-            return {"enabled": False, "chunks": len(ids), "covered": 0, "dead": 0, "behind": len(ids)}
-        covered = int(np.searchsorted(rowids, reader.covered, side="right"))
-        return {"enabled": True, "chunks": len(ids), "covered": covered,
-                "dead": max(0, reader.docs - covered), "behind": len(ids) - covered}
-
-    def sync_lexical(self) -> dict[str, Any]:
-        """Bring the tantivy copy up to date now (after a crash, or for an index written before it)."""
-        with self._lock:
-            lexical.sync(self.path, self._db())
-        return self.lexical_status()
 
     def embed_query(self, query: str) -> np.ndarray:
         vector = np.asarray(self._embedding.embed_query(query), dtype=np.float32)
