@@ -23,6 +23,7 @@ from langgraph_sdk import Auth
 from starlette.requests import Request
 
 from app.auth import LOCAL_ONLY_HINT, LOCAL_PRINCIPAL, KeyStore, Principal, local_only_refusal
+from app.middleware import presented_key
 from app.settings import load_settings
 
 auth = Auth()
@@ -36,17 +37,10 @@ def _keys() -> KeyStore:
     return KeyStore(settings.ledger_url, settings.auth_required)
 
 
-def _presented_key(request: Request) -> str | None:
-    authorization = request.headers.get("authorization", "")
-    if authorization.lower().startswith("bearer "):
-        return authorization[7:].strip() or None
-    return request.headers.get("x-api-key", "").strip() or None
-
-
 def _principal(request: Request) -> Principal:
     """The caller's principal (blocking: it reads the key table), or an HTTPException."""
     keys = _keys()
-    key = _presented_key(request)
+    key = presented_key(request.scope)  # the service's rule: Bearer or X-API-Key
     if key is not None and (principal := keys.authenticate(key)) is not None:
         if not principal.may("chat"):
             raise Auth.exceptions.HTTPException(403, detail="this API key lacks the 'chat' scope")

@@ -35,12 +35,13 @@ class Refused(Exception):
         self.status, self.code, self.message, self.headers = status, code, message, headers or {}
 
 
-def _headers(scope: Scope) -> dict[str, str]:
+def header_map(scope: Scope) -> dict[str, str]:
+    """An ASGI scope's headers by lower-case name."""
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
 
 
 def presented_key(scope: Scope) -> str | None:
-    headers = _headers(scope)
+    headers = header_map(scope)
     if (authorization := headers.get("authorization", "")).lower().startswith("bearer "):
         return authorization[7:].strip() or None
     if key := headers.get("x-api-key", "").strip():
@@ -53,7 +54,7 @@ def presented_key(scope: Scope) -> str | None:
 
 def local_caller_refusal(scope: Scope) -> str | None:
     """Why this connection may not act as the local owner (None: it may)."""
-    headers = _headers(scope)
+    headers = header_map(scope)
     peer = scope.get("client")
     return local_only_refusal(peer[0] if peer else None, headers.get("host"), set(headers))
 

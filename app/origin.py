@@ -20,12 +20,9 @@ from urllib.parse import urlsplit
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import error_body
+from app.middleware import header_map
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-def _headers(scope: Scope) -> dict[str, str]:
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
 
 
 def same_origin(origin: str, host_header: str | None) -> bool:
@@ -59,12 +56,12 @@ class SameOriginPolicy:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
-            if not self._origin_allowed(_headers(scope)):
+            if not self._origin_allowed(header_map(scope)):
                 await send({"type": "websocket.close", "code": 1008,
                             "reason": "forbidden_origin: this page's origin may not open the socket"})
                 return
         elif scope["type"] == "http" and scope["method"] in STATE_CHANGING:
-            headers = _headers(scope)
+            headers = header_map(scope)
             if not self._origin_allowed(headers):
                 return await _reply(send, 403, "forbidden_origin",
                                     "requests from this page's origin are not allowed (ALLOWED_ORIGINS)")
