@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=60, ge=1, description="requests per minute per API key")
     token_limit_per_day: int = Field(default=1_000_000, ge=1, description="model tokens per UTC day per API key")
 
+    # LangSmith tracing: on exactly when a key is set
+    langsmith_api_key: SecretStr | None = None
+
     # Logs: JSON lines to stdout and to this file (empty: stdout only)
     log_file: Path | None = Path("logs/chatbot.log")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -47,9 +47,9 @@ def indexed_data_dir() -> Path:
     """A scratch DATA_DIR with the sample knowledge base indexed (deleted at exit)."""
     import atexit
 
-    from app.embeddings import MiniLMEmbeddings
     from app.ingestion import index_directory
     from app.retrieval import build_vector_store
+    from app.retrieval.embeddings import MiniLMEmbeddings
     from app.retrieval.knowledge_graph import KnowledgeGraph, graph_path
     from app.settings import Settings
 

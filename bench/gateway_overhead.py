@@ -56,8 +56,8 @@ def create_bench_app():
     """App factory for uvicorn: the real app with the parts named by BENCH_PARTS swapped."""
     from dataclasses import replace
 
-    from app.main import create_app
-    from app.runtime import open_services
+    from app.gateway.factory import create_app
+    from app.services import open_services
     from graphs.builder import build_graph
 
     parts = os.environ["BENCH_PARTS"]
@@ -78,8 +78,8 @@ def create_bench_app():
     if parts == "hardening_off":  # no key check, no request metrics or log lines
         from starlette.middleware import Middleware
 
-        from app.middleware import Authenticate
-        from app.observability import ObserveRequests
+        from app.gateway.authentication import Authenticate
+        from app.gateway.request_log import ObserveRequests
 
         app.user_middleware = [Middleware(LocalCaller) if m.cls is Authenticate else m
                                for m in app.user_middleware if m.cls is not ObserveRequests]
@@ -93,7 +93,7 @@ class LocalCaller:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        from app.auth import LOCAL_PRINCIPAL
+        from app.access.keys import LOCAL_PRINCIPAL
 
         if scope["type"] in ("http", "websocket"):
             scope.setdefault("state", {})["principal"] = LOCAL_PRINCIPAL
@@ -125,7 +125,7 @@ def _measure(parts: str, data_dir, headers: dict[str, str] | None = None) -> dic
 def run() -> dict:
     import shutil
 
-    from app.auth import KeyStore
+    from app.access.keys import KeyStore
     from app.settings import Settings
 
     data_dir = indexed_data_dir()

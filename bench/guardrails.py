@@ -6,8 +6,8 @@ import time
 
 
 def run() -> dict:
-    from app.embeddings import MiniLMEmbeddings
-    from app.guardrails import InputGuard
+    from app.retrieval.embeddings import MiniLMEmbeddings
+    from app.safety.guardrails import InputGuard
     from evals.dataset import load_guardrail_cases
     from evals.guardrails import evaluate_guardrails
 

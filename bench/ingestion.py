@@ -29,9 +29,9 @@ def _corpus_python_docs() -> Path | None:
 
 
 def _measure(name: str, root: Path) -> dict:
-    from app.embeddings import MiniLMEmbeddings
     from app.ingestion import index_directory
     from app.retrieval import EmbeddedVectorStore
+    from app.retrieval.embeddings import MiniLMEmbeddings
 
     scratch = Path(tempfile.mkdtemp(prefix="chatbot-bench-index-"))
     try:

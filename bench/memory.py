@@ -38,7 +38,7 @@ def _graph(checkpointer):
 
 
 async def _turns(url: str | None) -> list[float]:
-    from app.memory import open_checkpointer
+    from app.conversations.checkpointers import open_checkpointer
 
     async def run(graph) -> list[float]:
         samples = []

@@ -24,9 +24,9 @@ RUNBOOK_WEIGHTS = {"bm25_weight": 0.3, "vector_weight": 0.7}
 
 
 def run() -> dict:
-    from app.embeddings import MiniLMEmbeddings
     from app.ingestion import index_directory
     from app.retrieval import build_vector_store, hybrid_retriever
+    from app.retrieval.embeddings import MiniLMEmbeddings
     from app.settings import Settings
     from evals import python_docs
     from evals.retrieval import MODES, evaluate_retrieval

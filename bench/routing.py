@@ -14,7 +14,7 @@ from bench.common import indexed_data_dir
 
 
 def run() -> dict:
-    from app.runtime import build_dependencies
+    from app.services import build_dependencies
     from app.settings import load_settings
     from evals.routing import evaluate_routing
 

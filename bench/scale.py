@@ -136,7 +136,7 @@ def _measure(size: int, sentences: list[str], base: np.ndarray, questions: list[
 
 
 def run() -> dict:
-    from app.embeddings import MiniLMEmbeddings
+    from app.retrieval.embeddings import MiniLMEmbeddings
 
     embeddings = MiniLMEmbeddings()
     sentences = _sentences()

@@ -27,8 +27,8 @@ def _quality(rankings: list[tuple[list[str], set[str]]]) -> dict[str, float]:
 
 
 def run(iterations: int = 5) -> dict:
-    from app.embeddings import MiniLMEmbeddings
     from app.retrieval import HybridRetriever, build_vector_store
+    from app.retrieval.embeddings import MiniLMEmbeddings
     from app.settings import Settings
 
     data_dir = indexed_data_dir()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from app.guardrails import InputGuard
+from app.safety.guardrails import InputGuard
 from evals.dataset import load_guardrail_cases
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from langgraph.graph.state import CompiledStateGraph
 
-from app.runtime import build_dependencies
+from app.services import build_dependencies
 from app.settings import load_settings
 from graphs.builder import build_graph
 

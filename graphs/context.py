@@ -1,6 +1,6 @@
 """What the graph's nodes are given to work with: every dependency, built elsewhere.
 
-`app.runtime` builds a `ChatDependencies` from the settings (or a test builds one from
+`app.services` builds a `ChatDependencies` from the settings (or a test builds one from
 fakes) and `build_graph` hands it to the nodes; nodes never read settings, environment
 variables or globals.
 """
@@ -14,8 +14,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable
 
-from app.cache import ResponseCache
-from app.guardrails import InputGuard
+from app.llm.response_cache import ResponseCache
+from app.safety.guardrails import InputGuard
 from graphs.routing import EmbeddingRouter
 from tools.registry import ToolRegistry
 

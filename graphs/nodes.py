@@ -14,12 +14,12 @@ from langgraph.config import get_config, get_stream_writer
 from langgraph.types import interrupt
 
 import prompts
-from app import metrics
-from app.cache import cache_key
-from app.guardrails import carries_instructions, redact
 from app.llm.failover import NO_STREAM_TAG, AnswerInterrupted
-from app.observability import timed
-from app.redacted_stream import RedactedStream
+from app.llm.response_cache import cache_key
+from app.observability import metrics
+from app.observability.timing import timed
+from app.safety.guardrails import carries_instructions, redact
+from app.safety.streaming import RedactedStream
 from graphs.budget import PromptPlan, earlier_messages, plan_turn
 from graphs.caller import caller_from_config
 from graphs.citations import resolve_citations, source_entry

@@ -19,7 +19,7 @@ KNOWLEDGE_BASE = ROOT / "data" / "knowledge_base"
 
 @pytest.fixture(scope="session")
 def embeddings():
-    from app.embeddings import MiniLMEmbeddings
+    from app.retrieval.embeddings import MiniLMEmbeddings
 
     return MiniLMEmbeddings()
 

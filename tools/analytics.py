@@ -12,9 +12,9 @@ import datetime as dt
 import re
 from typing import Any
 
-from app.conversations import ConversationRegistry
-from app.tool_calls import ToolCallLedger
-from app.usage import UsageLedger
+from app.conversations.registry import ConversationRegistry
+from app.ledgers.tool_calls import ToolCallLedger
+from app.ledgers.usage import UsageLedger
 
 METRICS = ("token_usage", "cost", "conversations", "llm_latency", "tool_success")
 PERIODS = {"today": 1, "7d": 7, "30d": 30}

@@ -13,7 +13,7 @@ import time
 import uuid
 from typing import Any, Protocol
 
-from app.db import Database
+from app.ledgers.database import Database
 
 ENVIRONMENTS = ("staging", "production")
 SCHEMA = [

@@ -39,7 +39,7 @@ from typing import Any, Literal
 from langchain_core.tools import StructuredTool
 from pydantic import BaseModel, Field, ValidationError, create_model
 
-from app.redaction import mask_text
+from app.safety.secrets import mask_text
 from tools.loading import BUILTIN_MODULES, ToolSpecError, enabled_modules, load_tool_module, loaded_mtime
 
 log = logging.getLogger("chatbot.tools")

@@ -55,7 +55,7 @@ def serve(
     the local owner has every scope, admin included."""
     import uvicorn
 
-    from app.auth import LOCAL_ONLY_HINT, KeyStore, is_loopback
+    from app.access.keys import LOCAL_ONLY_HINT, KeyStore, is_loopback
 
     settings = settings_or_exit()  # fail here, clearly, on a bad configuration
     if not is_loopback(host) and settings.chatbot_bootstrap_key is None:
@@ -68,7 +68,7 @@ def serve(
             fail(f"refusing to serve local-only mode on {host}: {LOCAL_ONLY_HINT}")
     # Our JSON logging (configured by the app) replaces uvicorn's own handlers and access log.
     # Frames above the request limit are refused by uvicorn before they are buffered.
-    uvicorn.run("app.main:app", host=host, port=port, reload=reload, log_config=None,
+    uvicorn.run("app.gateway.factory:create_app", factory=True, host=host, port=port, reload=reload, log_config=None,
                 ws_max_size=settings.max_request_bytes)
 
 
@@ -78,8 +78,8 @@ def ask(
     conversation_id: Annotated[str | None, typer.Option(help="continue this conversation")] = None,
 ) -> None:
     """Ask the chatbot once, in-process (no server), streaming the answer."""
-    from app.conversation import Turn, new_conversation_id, stream_turn
-    from app.runtime import open_services
+    from app.chat.turn import Turn, new_conversation_id, stream_turn
+    from app.services import open_services
     from tools.registry import OPERATOR_SCOPES
 
     settings = settings_or_exit()

@@ -41,8 +41,8 @@ def search(
     top_k: Annotated[int, typer.Option(min=1, max=100)] = 5,
 ) -> None:
     """Hybrid search latency (p50/p95/p99), question embedding included."""
-    from app.embeddings import MiniLMEmbeddings, build_embeddings
     from app.retrieval import build_vector_store, hybrid_retriever
+    from app.retrieval.embeddings import MiniLMEmbeddings, build_embeddings
 
     settings = settings_or_exit()
     if not queries.is_file():
@@ -83,7 +83,7 @@ def llm(
 
     from app.cli.llm import one_provider
     from app.llm.failover import describe_error
-    from app.runtime import build_dependencies
+    from app.services import build_dependencies
     from evals.dataset import load_dataset
     from graphs.nodes import plan_prompt
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from app.cli.common import console, fail, settings_or_exit
-from app.conversations import format_time
+from app.conversations.registry import format_time
 
 conversations = typer.Typer(help="Conversation operations.", no_args_is_help=True)
 
@@ -24,8 +24,8 @@ class Format(StrEnum):
 
 @asynccontextmanager
 async def _open():
-    from app.conversations import ConversationRegistry
-    from app.memory import open_checkpointer
+    from app.conversations.checkpointers import open_checkpointer
+    from app.conversations.registry import ConversationRegistry
 
     settings = settings_or_exit()
     registry = ConversationRegistry(settings.checkpoint_url)
@@ -37,7 +37,7 @@ async def _open():
 
 
 async def _conversation(conversation_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    from app.conversations import read_messages
+    from app.conversations.registry import read_messages
 
     async with _open() as (registry, checkpointer):
         record = registry.get(conversation_id)
@@ -67,7 +67,7 @@ def export(
     if format is Format.json:
         print(json.dumps({**record, "messages": messages}, indent=2, ensure_ascii=False))
         return
-    from app.conversations import to_markdown
+    from app.conversations.registry import to_markdown
 
     print(to_markdown(record, messages))
 
@@ -78,7 +78,7 @@ def list_(
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 20,
 ) -> None:
     """The most recent conversations (runbook: list_conversations.py)."""
-    from app.conversations import STATUSES, ConversationRegistry
+    from app.conversations.registry import STATUSES, ConversationRegistry
 
     if status is not None and status not in STATUSES:
         fail(f"--status must be one of {', '.join(STATUSES)}")
@@ -96,7 +96,7 @@ def list_(
 @conversations.command("archive")
 def archive(older_than: Annotated[float, typer.Option(min=0, help="days since the last turn")]) -> None:
     """Archive conversations idle for longer than --older-than days (runbook: archive_conversations.py)."""
-    from app.conversations import ConversationRegistry
+    from app.conversations.registry import ConversationRegistry
 
     registry = ConversationRegistry(settings_or_exit().checkpoint_url)
     try:
@@ -111,8 +111,8 @@ def delete(
     status: Annotated[str, typer.Option(help="only conversations with this status")] = "archived",
 ) -> None:
     """Delete conversations, their checkpoints and every copy of their text (runbook: delete_conversations.py)."""
-    from app.cache import CacheUnavailable
-    from app.conversations import STATUSES, delete_conversation
+    from app.conversations.registry import STATUSES, delete_conversation
+    from app.llm.response_cache import CacheUnavailable
 
     if status not in STATUSES:
         fail(f"--status must be one of {', '.join(STATUSES)}")
@@ -138,9 +138,9 @@ async def _open_for_deletion():
     The response cache is reached only in Redis: a server's in-memory cache is its own
     (its entries expire after CACHE_TTL).
     """
-    from app.cache import RedisCache
-    from app.feedback import FeedbackStore
-    from app.tool_calls import ToolCallLedger
+    from app.ledgers.feedback import FeedbackStore
+    from app.ledgers.tool_calls import ToolCallLedger
+    from app.llm.response_cache import RedisCache
 
     settings = settings_or_exit()
     feedback, tool_calls = FeedbackStore(settings.ledger_url), ToolCallLedger(settings.ledger_url)
@@ -159,7 +159,7 @@ async def _open_for_deletion():
 @conversations.command("stats")
 def stats() -> None:
     """How many conversations, by status, and how long (runbook: conversation_stats.py)."""
-    from app.conversations import ConversationRegistry
+    from app.conversations.registry import ConversationRegistry
 
     registry = ConversationRegistry(settings_or_exit().checkpoint_url)
     try:
@@ -181,9 +181,9 @@ def metrics(
     (runbook: conversation_metrics.py --date)."""
     import datetime as dt
 
-    from app.conversations import ConversationRegistry
-    from app.feedback import FeedbackStore
-    from app.usage import UsageLedger
+    from app.conversations.registry import ConversationRegistry
+    from app.ledgers.feedback import FeedbackStore
+    from app.ledgers.usage import UsageLedger
 
     settings = settings_or_exit()
     try:

@@ -68,9 +68,9 @@ def search(
 ) -> None:
     """Retrieval quality on an embedded index: relevance, top-1/top-5 accuracy, MRR, nDCG@10
     (runbook: evaluate_search.py); JSON under evals/results/."""
-    from app.embeddings import build_embeddings
     from app.llm import passages_read
     from app.retrieval import build_vector_store, hybrid_retriever
+    from app.retrieval.embeddings import build_embeddings
     from evals.retrieval import evaluate_retrieval
 
     settings = settings_or_exit(vector_store_index=index)
@@ -105,8 +105,8 @@ def embeddings(
 ) -> None:
     """Embedding health of the index: drift from the model, spread, separation, near duplicates
     (runbook: analyze_embeddings.py --sample-size 100)."""
-    from app.embeddings import build_embeddings
     from app.retrieval import build_vector_store
+    from app.retrieval.embeddings import build_embeddings
     from evals.embeddings import analyze_embeddings
 
     settings = settings_or_exit(vector_store_index=index)
@@ -157,7 +157,7 @@ def answers(
 ) -> None:
     """Answer quality through the whole graph: faithfulness, citation and answer correctness
     (LangSmith `evaluate`, offline unless LANGSMITH_API_KEY is set); JSON under evals/results/."""
-    from app.runtime import build_dependencies
+    from app.services import build_dependencies
     from evals.answers import JudgeGrader, LexicalGrader, answer_evaluator
     from evals.metrics import summarise
     from evals.runner import compile_graph, graph_target, run_experiment, uploading
@@ -237,7 +237,7 @@ def export_feedback(
     """Users' ratings (POST /feedback) as evaluation items: helpful answers become references."""
     import time
 
-    from app.feedback import FeedbackStore, to_dataset_rows
+    from app.ledgers.feedback import FeedbackStore, to_dataset_rows
 
     settings = settings_or_exit()
     store = FeedbackStore(settings.ledger_url)
@@ -274,9 +274,9 @@ def tune(
     settings_file: Annotated[Path, typer.Option(help="where --apply writes")] = Path(".env"),
 ) -> None:
     """Search the hybrid search's settings (runbook: tune_search_params.py); prints the best."""
-    from app.embeddings import build_embeddings
     from app.llm import passages_read
     from app.retrieval import build_vector_store
+    from app.retrieval.embeddings import build_embeddings
     from evals import tuning
 
     settings = settings_or_exit()
@@ -353,7 +353,7 @@ def report(
     """The quality report of the last N days, as HTML (runbook: quality_report.py --days 7)."""
     import time
 
-    from app.feedback import FeedbackStore
+    from app.ledgers.feedback import FeedbackStore
     from evals.report import build_report
     from evals.results import read_results
 

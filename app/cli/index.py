@@ -16,9 +16,9 @@ IndexOption = Annotated[str | None, typer.Option("--index", help="index or alias
 
 def _store(settings: Settings, index: str | None = None):
     """The store to write to: the primary, mirrored to the embedded replica when enabled."""
-    from app.embeddings import build_embeddings
     from app.retrieval import build_index_writer
     from app.retrieval.catalog import IndexNameError
+    from app.retrieval.embeddings import build_embeddings
     from app.retrieval.store import IndexModelMismatch
     from app.settings import ConfigurationError
 
@@ -29,8 +29,8 @@ def _store(settings: Settings, index: str | None = None):
 
 
 def _retriever(settings: Settings, index: str | None, k: int):
-    from app.embeddings import build_embeddings
     from app.retrieval import build_embedded_store, build_retriever, build_vector_store, uses_replica
+    from app.retrieval.embeddings import build_embeddings
 
     embeddings = build_embeddings(settings.embedding_model)
     replica = build_embedded_store(settings, embeddings, index) if uses_replica(settings) else None
@@ -175,8 +175,8 @@ def embed(
     batch_size: Annotated[int, typer.Option(min=1, max=4096)] = 64,
 ) -> None:
     """Embed prepared chunks in batches (step 2 of the runbook's indexing)."""
-    from app.embeddings import build_embeddings
     from app.ingestion import embed_chunks, read_chunks
+    from app.retrieval.embeddings import build_embeddings
     from app.settings import ConfigurationError
 
     settings = settings_or_exit(embedding_model=model)
@@ -251,8 +251,8 @@ def search(
 
 
 def _admin(settings: Settings):
-    from app.embeddings import build_embeddings
     from app.retrieval.admin import build_admin
+    from app.retrieval.embeddings import build_embeddings
     from app.settings import ConfigurationError
 
     try:

@@ -7,13 +7,13 @@ from typing import Annotated
 import typer
 
 from app.cli.common import console, fail, settings_or_exit
-from app.conversations import format_time
+from app.conversations.registry import format_time
 
 keys = typer.Typer(help="API keys: each has an owner and scopes (chat, admin).", no_args_is_help=True)
 
 
 def _store():
-    from app.auth import KeyStore
+    from app.access.keys import KeyStore
 
     return KeyStore(settings_or_exit().ledger_url)
 

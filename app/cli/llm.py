@@ -89,7 +89,7 @@ def usage(
     """Token usage and estimated cost from the usage ledger (runbook: get_token_usage.py, analyze_token_usage.py)."""
     import datetime as dt
 
-    from app.usage import UsageLedger
+    from app.ledgers.usage import UsageLedger
 
     settings = settings_or_exit()
     today = dt.datetime.now(dt.UTC).date()
@@ -130,7 +130,7 @@ def cost_analysis(
     import calendar
     import datetime as dt
 
-    from app.usage import UsageLedger
+    from app.ledgers.usage import UsageLedger
 
     settings = settings_or_exit()
     today = dt.datetime.now(dt.UTC).date()
@@ -187,7 +187,7 @@ def context(
     """The token breakdown of a conversation's last prompt (runbook: analyze_context_size.py)."""
     from langchain_core.messages import HumanMessage
 
-    from app.runtime import open_services
+    from app.services import open_services
     from graphs.nodes import plan_prompt
 
     settings = settings_or_exit()

@@ -22,9 +22,9 @@ MAX_ERROR_RATE = 0.05
 
 def profile(query: Annotated[str, typer.Option(help="the question to answer")]) -> None:
     """One turn in-process, with the time of each part (runbook: profile_request.py)."""
-    from app.conversation import Turn, new_conversation_id, stream_turn
-    from app.observability import turn_timings
-    from app.runtime import open_services
+    from app.chat.turn import Turn, new_conversation_id, stream_turn
+    from app.observability.timing import turn_timings
+    from app.services import open_services
     from tools.registry import OPERATOR_SCOPES
 
     settings = settings_or_exit()
@@ -133,7 +133,7 @@ def health(
 ) -> None:
     """Daily health check: dependencies, errors in the log, latency p95, tokens today (runbook:
     daily_health_check.py). Exits 1 when something is wrong."""
-    from app.usage import UsageLedger
+    from app.ledgers.usage import UsageLedger
 
     settings = settings_or_exit()
     api_key = api_key or os.environ.get("CHATBOT_API_KEY")

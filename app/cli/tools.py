@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from app.cli.common import console, fail, settings_or_exit
-from app.conversations import format_time
+from app.conversations.registry import format_time
 
 tools = typer.Typer(help="Tools the chatbot can call.", no_args_is_help=True)
 
@@ -78,8 +78,8 @@ def test(
     approve_as: Annotated[str | None, typer.Option(help="approve a call that needs approval, as this person")] = None,
 ) -> None:
     """Run one call, as an operator (every scope), and print its outcome as JSON (exit 1 when it failed)."""
-    from app.runtime import tool_call_recorder
-    from app.tool_calls import ToolCallLedger
+    from app.ledgers.tool_calls import ToolCallLedger
+    from app.services import tool_call_recorder
     from tools.registry import OPERATOR_SCOPES, ToolRegistry, ToolSpecError
 
     try:
@@ -107,7 +107,7 @@ def test(
 @tools.command("logs")
 def logs(last: Annotated[int, typer.Option(min=1, max=10_000, help="how many calls")] = 100) -> None:
     """The last tool calls: time, tool, outcome, duration, arguments (secrets masked), error."""
-    from app.tool_calls import ToolCallLedger
+    from app.ledgers.tool_calls import ToolCallLedger
 
     ledger = ToolCallLedger(settings_or_exit().ledger_url)
     try:
@@ -124,7 +124,7 @@ def logs(last: Annotated[int, typer.Option(min=1, max=10_000, help="how many cal
 @tools.command("metrics")
 def metrics(days: Annotated[int, typer.Option(min=1, max=366, help="over the last N days")] = 7) -> None:
     """Success and failure rates and mean duration per tool (runbook: tool_metrics.py)."""
-    from app.tool_calls import ToolCallLedger
+    from app.ledgers.tool_calls import ToolCallLedger
 
     ledger = ToolCallLedger(settings_or_exit().ledger_url)
     try:

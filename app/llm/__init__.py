@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
+from app.ledgers.usage import ModelCall
 from app.llm.extractive import ExtractiveChatModel
 from app.llm.failover import FailoverChatModel, RetryPolicy, chain_names
 from app.settings import ConfigurationError, Settings
-from app.usage import ModelCall
 
 DEFAULT_MODELS = {"local": "gemma-3-270m", "openai": "gpt-4o-mini", "extractive": "extractive"}
 

@@ -31,9 +31,9 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables.config import ensure_config
 from pydantic import ConfigDict
 
-from app import metrics
-from app.observability import turn_timings
-from app.usage import ModelCall
+from app.ledgers.usage import ModelCall
+from app.observability import metrics
+from app.observability.timing import turn_timings
 
 log = logging.getLogger("chatbot.llm")
 # Keys every provider sets on its last chunk; the failover model sets them once, for the

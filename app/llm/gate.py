@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 
 from aiolimiter import AsyncLimiter
 
-from app import metrics
+from app.observability import metrics
 
 
 class Overloaded(RuntimeError):

@@ -21,8 +21,8 @@ import httpx
 import pytest
 import websockets
 
-from app.auth import KEYS_CONFIGURED_TTL, KeyStore
-from app.main import create_app
+from app.access.keys import KEYS_CONFIGURED_TTL, KeyStore
+from app.gateway.factory import create_app
 from app.settings import load_settings
 from tests.e2e.conftest import BIN, ROOT, free_port, offline_env, process, sse_pairs
 

@@ -9,9 +9,9 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from app.auth import KeyStore
+from app.access.keys import KeyStore
+from app.ledgers.tool_calls import ToolCallLedger
 from app.settings import load_settings
-from app.tool_calls import ToolCallLedger
 from tests.e2e.conftest import BIN, free_port, offline_env, process, sse_pairs
 from tools.model_registry import LocalModelRegistry
 

@@ -8,8 +8,8 @@ import pytest
 from fastapi import Request, WebSocket
 from fastapi.testclient import TestClient
 
-from app.api.deps import get_owner, get_ws_owner
-from app.main import create_app
+from app.gateway.dependencies import get_owner, get_ws_owner
+from app.gateway.factory import create_app
 from app.settings import load_settings
 
 LOOPBACK_PEER = ("127.0.0.1", 50000)
@@ -37,7 +37,7 @@ def running_app(data_dir, **overrides):
 
 def create_keys(data_dir, scopes_by_owner: dict[str, list[str]]) -> dict[str, str]:
     """API keys created in DATA_DIR's key table, by owner (the service then requires keys)."""
-    from app.auth import KeyStore
+    from app.access.keys import KeyStore
 
     store = KeyStore(load_settings(data_dir=data_dir).ledger_url)
     try:

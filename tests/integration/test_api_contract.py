@@ -138,7 +138,7 @@ def test_concurrent_turns_of_one_conversation_are_serialized(data_dir_copy, memo
     """Both turns land in the history, each after the other, none lost or interleaved."""
     import asyncio
 
-    from app.conversation import Turn, run_turn
+    from app.chat.turn import Turn, run_turn
 
     conversation = f"race-{uuid.uuid4().hex[:8]}"
     with running_app(data_dir_copy, llm_provider="extractive", **memory) as client:

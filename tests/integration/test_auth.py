@@ -7,7 +7,7 @@ import pytest
 from starlette.websockets import WebSocketDisconnect
 from typer.testing import CliRunner
 
-from app.auth import KeyStore
+from app.access.keys import KeyStore
 from app.cli import cli
 from app.settings import load_settings
 from tests.integration.conftest import running_app

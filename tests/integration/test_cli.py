@@ -167,7 +167,7 @@ def test_context_prints_the_runbook_breakdown_of_a_conversation(indexed, run, tm
 def test_cost_analysis_reports_a_months_spend_and_where_to_save(tmp_path, monkeypatch):
     import datetime as dt
 
-    from app.usage import ModelCall, UsageLedger, parse_prices
+    from app.ledgers.usage import ModelCall, UsageLedger, parse_prices
 
     monkeypatch.setenv("DATA_DIR", str(tmp_path))
     monkeypatch.setenv("LLM_PRICES", '{"house-model": [0.001, 0.002]}')

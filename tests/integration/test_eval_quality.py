@@ -14,7 +14,7 @@ from langsmith import testing
 
 from app.llm import passages_read
 from app.retrieval import hybrid_retriever
-from app.runtime import build_dependencies
+from app.services import build_dependencies
 from app.settings import load_settings
 from evals.answers import LexicalGrader, answer_evaluator
 from evals.dataset import load_dataset

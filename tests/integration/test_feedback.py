@@ -91,7 +91,7 @@ def test_export_feedback_writes_a_dataset_of_the_ratings(client, tmp_path, monke
 
 
 def test_deleting_the_conversation_removes_the_feedback_text_and_keeps_the_rating(client):
-    from app.db import Database
+    from app.ledgers.database import Database
 
     answer = _ask(client)
     store = client.app.state.services.feedback

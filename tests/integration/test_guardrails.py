@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.guardrails import InputGuard, block_categories, redact
+from app.safety.guardrails import InputGuard, block_categories, redact
 from app.settings import ConfigurationError
 from evals.guardrails import evaluate_guardrails
 from tests.integration.conftest import running_app

@@ -9,7 +9,8 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from app.observability import ObserveRequests, configure_logging
+from app.gateway.request_log import ObserveRequests
+from app.observability.logs import configure_logging
 from tests.integration.conftest import running_app, sse_events
 
 

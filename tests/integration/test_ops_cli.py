@@ -6,7 +6,7 @@ import time
 import httpx
 from typer.testing import CliRunner
 
-from app.auth import KEYS_CONFIGURED_TTL, KeyStore
+from app.access.keys import KEYS_CONFIGURED_TTL, KeyStore
 from app.cli import cli
 from app.settings import load_settings
 from bench.common import running_service

@@ -2,7 +2,7 @@
 
 import json
 
-from app.runtime import build_dependencies
+from app.services import build_dependencies
 from app.settings import load_settings
 from evals.dataset import load_routing_cases
 from evals.routing import evaluate_routing

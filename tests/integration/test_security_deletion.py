@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.db import Database
+from app.ledgers.database import Database
 from tests.integration.conftest import running_app
 from tests.openai_peer import Peer, PeerServer
 
@@ -158,7 +158,7 @@ def test_the_retention_cli_deletes_every_copy_too(data_dir_copy, monkeypatch):
 def test_a_redis_cache_forgets_the_answers_a_conversation_wrote():
     import asyncio
 
-    from app.cache import RedisCache
+    from app.llm.response_cache import RedisCache
 
     conversation = f"redis-{uuid.uuid4().hex[:12]}"  # the Redis server outlives this test run
 

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from fastapi.testclient import TestClient
 
-import app.api.health as health_api
-from app.main import create_app
+import app.gateway.routes.health as health_api
+from app.gateway.factory import create_app
 from app.settings import load_settings
 from tests.integration.conftest import create_keys, running_app
 

@@ -128,8 +128,8 @@ def test_in_process_callers_act_with_their_own_scopes(data_dir_copy, monkeypatch
     """`chatbot ask` is an operator; a turn whose scopes are unknown runs no tool that changes things."""
     import asyncio
 
-    from app.conversation import Turn, run_turn
-    from app.runtime import open_services
+    from app.chat.turn import Turn, run_turn
+    from app.services import open_services
 
     async def unknown_caller():
         async with open_services(load_settings(data_dir=data_dir_copy, llm_provider="extractive")) as services:

@@ -1,6 +1,6 @@
 """Which conversations the age-based operations select."""
 
-from app.conversations import DAY, ConversationRegistry
+from app.conversations.registry import DAY, ConversationRegistry
 
 
 def test_archive_and_delete_select_by_the_last_turn(tmp_path):

@@ -7,7 +7,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from pydantic import Field
 
-from app.conversation import Turn, stream_turn
+from app.chat.turn import Turn, stream_turn
 from app.llm.extractive import ExtractiveChatModel
 from graphs.budget import plan_turn
 from graphs.builder import build_graph

@@ -5,8 +5,8 @@ import random
 
 import pytest
 
-from app.guardrails import redact
-from app.redacted_stream import RedactedStream
+from app.safety.guardrails import redact
+from app.safety.streaming import RedactedStream
 
 SECRETS = [
     ("Write to chatbot@pg-standby.internal for access.", "chatbot@pg-standby.internal"),

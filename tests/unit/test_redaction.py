@@ -2,7 +2,7 @@
 
 import pytest
 
-from app.redaction import REDACTED, mask_text, mask_value
+from app.safety.secrets import REDACTED, mask_text, mask_value
 
 R = REDACTED
 
@@ -68,8 +68,8 @@ def test_objects_are_masked_as_they_would_print():
 
 
 def test_the_tool_call_ledger_and_the_guardrails_use_the_same_patterns():
-    from app.guardrails import redact
-    from app.tool_calls import mask_secrets
+    from app.ledgers.tool_calls import mask_secrets
+    from app.safety.guardrails import redact
 
     # The ledger keeps its own placeholder.
     assert mask_secrets({"q": "use pcsk_4Abc12_DEFghiJKLmnoPQRstu", "dsn": "redis://:pw@cache"}) == {

@@ -2,7 +2,7 @@
 
 import asyncio
 
-from app.cache import MemoryCache, cache_key, normalize_question
+from app.llm.response_cache import MemoryCache, cache_key, normalize_question
 
 
 def test_keys_ignore_case_spacing_and_trailing_punctuation_only():

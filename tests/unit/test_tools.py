@@ -161,7 +161,7 @@ def test_every_outcome_reaches_the_ledger_hook_with_its_kind():
 
 
 def test_secrets_are_masked_in_logged_arguments():
-    from app.tool_calls import mask_secrets
+    from app.ledgers.tool_calls import mask_secrets
 
     masked = mask_secrets({"api_key": "abc", "query": "use sk-abcdefghijkl now", "nested": {"password": "p"},
                            "items": ["Bearer xyz.abc"], "count": 3})

@@ -4,8 +4,8 @@ import datetime as dt
 
 import pytest
 
+from app.ledgers.usage import ModelCall, UsageLedger, parse_prices
 from app.settings import ConfigurationError
-from app.usage import ModelCall, UsageLedger, parse_prices
 
 DAY1 = dt.datetime(2026, 11, 10, 12, tzinfo=dt.UTC).timestamp()
 DAY2 = dt.datetime(2026, 11, 11, 9, tzinfo=dt.UTC).timestamp()

@@ -10,8 +10,7 @@ from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 from sse_starlette import EventSourceResponse
 
-from app.api.deps import get_owner, get_services, get_ws_owner, get_ws_services, principal_of, spend_tokens
-from app.conversation import (
+from app.chat.turn import (
     Turn,
     approval_owner,
     approval_pending_error,
@@ -24,9 +23,10 @@ from app.conversation import (
     stream_turn,
 )
 from app.errors import ApiError, error_body, validation_error_code
+from app.gateway.dependencies import get_owner, get_services, get_ws_owner, get_ws_services, principal_of, spend_tokens
+from app.gateway.schemas import ApprovalFrame, ChatRequest, ChatResponse
 from app.llm.gate import Overloaded
-from app.runtime import Services
-from app.schemas import ApprovalFrame, ChatRequest, ChatResponse
+from app.services import Services
 
 router = APIRouter(tags=["chat"])
 ServicesDep = Annotated[Services, Depends(get_services)]

@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from app.api.deps import get_services
 from app.errors import ApiError
-from app.runtime import Services
+from app.gateway.dependencies import get_services
+from app.services import Services
 from tools.registry import ToolSpecError
 
 router = APIRouter(prefix="/admin", tags=["operations"])

@@ -5,7 +5,7 @@ like. The key comes from `Authorization: Bearer` or `X-API-Key`; the user it ret
 key's owner, its permissions the key's scopes, and langgraph-api hands both to the graph
 in `configurable` (`graphs/caller.py` reads them). As in the service, with no key ever
 created (and without AUTH_REQUIRED) the caller is the local owner, but only when it is on
-this machine (`app.auth.local_only_refusal`): `langgraph dev` allows any CORS origin.
+this machine (`app.access.keys.local_only_refusal`): `langgraph dev` allows any CORS origin.
 
 The `@auth.on` handlers keep owners apart: what is created carries `metadata.owner`, and
 reads, searches, updates and deletes only see the caller's own. The system's assistants
@@ -22,8 +22,8 @@ from typing import Any
 from langgraph_sdk import Auth
 from starlette.requests import Request
 
-from app.auth import LOCAL_ONLY_HINT, LOCAL_PRINCIPAL, KeyStore, Principal, local_only_refusal
-from app.middleware import presented_key
+from app.access.keys import LOCAL_ONLY_HINT, LOCAL_PRINCIPAL, KeyStore, Principal, local_only_refusal
+from app.gateway.authentication import presented_key
 from app.settings import load_settings
 
 auth = Auth()

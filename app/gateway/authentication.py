@@ -21,7 +21,7 @@ from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.auth import LOCAL_ONLY_HINT, LOCAL_PRINCIPAL, Principal, local_only_refusal
+from app.access.keys import LOCAL_ONLY_HINT, LOCAL_PRINCIPAL, Principal, local_only_refusal
 from app.errors import error_body
 
 OPEN_PATHS = ("/health", "/health/ready")

@@ -12,8 +12,8 @@ import json
 import time
 from typing import Any
 
-from app.db import Database
-from app.redaction import mask_value
+from app.ledgers.database import Database
+from app.safety.secrets import mask_value
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tool_calls (

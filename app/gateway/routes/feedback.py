@@ -7,12 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from app.api.deps import get_owner, get_services
-from app.conversation import conversation_not_found, turn_lock
-from app.conversations import find_answer
+from app.chat.turn import conversation_not_found, turn_lock
+from app.conversations.registry import find_answer
 from app.errors import ApiError
-from app.runtime import Services
-from app.schemas import FeedbackRecord, FeedbackRequest
+from app.gateway.dependencies import get_owner, get_services
+from app.gateway.schemas import FeedbackRecord, FeedbackRequest
+from app.services import Services
 
 router = APIRouter(tags=["feedback"])
 

@@ -12,9 +12,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from app.api.deps import get_owner, get_services, principal_of, spend_tokens
-from app.cache import CacheUnavailable
-from app.conversation import (
+from app.chat.turn import (
     Turn,
     approval_owner,
     conversation_not_found,
@@ -24,11 +22,10 @@ from app.conversation import (
     run_turn,
     turn_lock,
 )
-from app.conversations import delete_conversation, read_messages, to_markdown
+from app.conversations.registry import delete_conversation, read_messages, to_markdown
 from app.errors import ApiError
-from app.llm.gate import Overloaded
-from app.runtime import Services
-from app.schemas import (
+from app.gateway.dependencies import get_owner, get_services, principal_of, spend_tokens
+from app.gateway.schemas import (
     CONVERSATION_ID_PATTERN,
     ApprovalRequest,
     ChatResponse,
@@ -36,6 +33,9 @@ from app.schemas import (
     ConversationList,
     ConversationStats,
 )
+from app.llm.gate import Overloaded
+from app.llm.response_cache import CacheUnavailable
+from app.services import Services
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 ServicesDep = Annotated[Services, Depends(get_services)]

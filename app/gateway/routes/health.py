@@ -20,10 +20,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from app.api.deps import get_services
+from app.conversations.checkpointers import ping_checkpointer
+from app.gateway.dependencies import get_services
 from app.llm import ping_model
-from app.memory import ping_checkpointer
-from app.runtime import Services
+from app.services import Services
 
 router = APIRouter(tags=["operations"])
 CHECK_TIMEOUT_SECONDS = 2.0

@@ -26,11 +26,12 @@ from langgraph.constants import INTERRUPT
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
-from app import metrics
-from app.conversations import LOCAL_OWNER, ConversationRegistry
+from app.chat.events import ChatResponse
+from app.conversations.registry import LOCAL_OWNER, ConversationRegistry
 from app.errors import ApiError, error_body
+from app.gateway.schemas import ChatRequest
 from app.llm.gate import ModelGate, Overloaded
-from app.schemas import ChatRequest, ChatResponse
+from app.observability import metrics
 
 log = logging.getLogger("chatbot.conversation")
 # A turn is checkpointed when its run ends (also on an error or a cancelled stream),

@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from app.db import Database
+from app.ledgers.database import Database
 from app.settings import ConfigurationError, Settings
 
 log = logging.getLogger("chatbot.usage")

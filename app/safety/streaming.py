@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from app.guardrails import redact
+from app.safety.guardrails import redact
 
 _LAST_SPACE = re.compile(r"\s(?=\S*$)")
 # What the text before the cut may end with and a later token could still turn into a mask.

@@ -1,10 +1,12 @@
-"""Request and response bodies of the chat API."""
+"""Request and response bodies of the HTTP API (a turn's response and events: app/chat/events.py)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from app.chat.events import ChatResponse, Source, Usage  # noqa: F401 (the API's bodies, in one place)
 
 CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
@@ -15,36 +17,6 @@ class ChatRequest(BaseModel):
     # The upper bound is MAX_MESSAGE_CHARS, applied by the gateway (it is a setting).
     message: str = Field(min_length=1, examples=["How do I deploy a model?"])
     conversation_id: str | None = Field(default=None, pattern=CONVERSATION_ID_PATTERN, examples=["abc123"])
-
-
-class Source(BaseModel):
-    index: int
-    document_id: str | None
-    title: str | None
-    section: str | None = None
-    source: str | None = None
-    score: float | None = None
-
-
-class Usage(BaseModel):
-    input_tokens: int = 0
-    output_tokens: int = 0
-    total_tokens: int = 0
-
-
-class ChatResponse(BaseModel):
-    conversation_id: str
-    message_id: str | None = None  # the answer's id in the conversation (for POST /feedback)
-    answer: str
-    sources: list[Source]
-    route: Literal["knowledge", "tool", "direct", "blocked"]
-    provider: str
-    degraded: bool = False
-    cached: bool = False  # answered from the response cache
-    usage: Usage
-    tool: dict[str, Any] | None = None
-    # A tool call waiting for a person's decision: {"tool", "arguments", "reason"}.
-    pending_approval: dict[str, Any] | None = None
 
 
 class ApprovalRequest(BaseModel):

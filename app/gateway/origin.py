@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import error_body
-from app.middleware import header_map
+from app.gateway.authentication import header_map
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 

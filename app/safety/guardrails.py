@@ -30,7 +30,7 @@ import phonenumbers
 from langchain_core.embeddings import Embeddings
 
 import prompts
-from app.redaction import SECRET_TOKEN
+from app.safety.secrets import SECRET_TOKEN
 
 CATEGORIES = ("weapons", "violence", "self_harm", "malware", "illegal_drugs", "hate", "sexual_minors", "illegal")
 
@@ -206,7 +206,7 @@ def carries_instructions(passage: str) -> bool:
 # Personal data and credentials: masked in what users send and in what the model answers.
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
 _CARD = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
-# The key shapes are the logs' (app.redaction); in prose, a named value needs 6+ characters.
+# The key shapes are the logs' (app.safety.secrets); in prose, a named value needs 6+ characters.
 _SECRET = re.compile(
     SECRET_TOKEN + r"|(?i:\b(?:api[_-]?key|secret|password|passwd|access[_-]?token)\s*[=:]\s*)[^\s,;]{6,}"
 )

@@ -19,17 +19,17 @@ from typing import Any
 from langgraph.graph.state import CompiledStateGraph
 
 import prompts
-from app import metrics
-from app.auth import KeyStore
-from app.cache import build_response_cache
-from app.conversations import ConversationRegistry
-from app.embeddings import MiniLMEmbeddings, build_embeddings
-from app.feedback import FeedbackStore
-from app.guardrails import InputGuard, block_categories
+from app.access.keys import KeyStore
+from app.access.limits import KeyRateLimits
+from app.conversations.checkpointers import open_checkpointer
+from app.conversations.registry import ConversationRegistry
+from app.ledgers.feedback import FeedbackStore
+from app.ledgers.tool_calls import ToolCallLedger
+from app.ledgers.usage import UsageLedger
 from app.llm import ChatModels, build_chat_models
 from app.llm.gate import ModelGate
-from app.memory import open_checkpointer
-from app.rate_limits import KeyRateLimits
+from app.llm.response_cache import build_response_cache
+from app.observability import metrics
 from app.retrieval import (
     EmbeddedVectorStore,
     build_embedded_store,
@@ -37,10 +37,10 @@ from app.retrieval import (
     build_vector_store,
     uses_replica,
 )
+from app.retrieval.embeddings import MiniLMEmbeddings, build_embeddings
 from app.retrieval.naming import DocumentNames
+from app.safety.guardrails import InputGuard, block_categories
 from app.settings import Settings
-from app.tool_calls import ToolCallLedger
-from app.usage import UsageLedger
 from graphs.builder import build_graph
 from graphs.context import ChatDependencies
 from graphs.routing import EmbeddingRouter

@@ -15,12 +15,12 @@ import datetime as dt
 import time
 from typing import TYPE_CHECKING, Any
 
-from app.db import Database
+from app.ledgers.database import Database
 
 if TYPE_CHECKING:
-    from app.cache import ResponseCache
-    from app.feedback import FeedbackStore
-    from app.tool_calls import ToolCallLedger
+    from app.ledgers.feedback import FeedbackStore
+    from app.ledgers.tool_calls import ToolCallLedger
+    from app.llm.response_cache import ResponseCache
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (

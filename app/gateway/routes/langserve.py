@@ -21,8 +21,7 @@ from langchain_core.runnables.config import var_child_runnable_config
 from langserve import add_routes
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app.api.deps import principal_of
-from app.conversation import (
+from app.chat.turn import (
     Turn,
     approval_pending_error,
     check_message,
@@ -34,9 +33,10 @@ from app.conversation import (
     stream_turn,
 )
 from app.errors import ApiError
+from app.gateway.dependencies import principal_of
+from app.gateway.schemas import CONVERSATION_ID_PATTERN, ChatRequest, ChatResponse
 from app.llm.gate import Overloaded
-from app.runtime import Services
-from app.schemas import CONVERSATION_ID_PATTERN, ChatRequest, ChatResponse
+from app.services import Services
 
 
 class HumanInput(BaseModel):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import Request, WebSocket
 from starlette.requests import HTTPConnection
 
-from app.auth import Principal
+from app.access.keys import Principal
 from app.errors import ApiError
-from app.runtime import Services
+from app.services import Services
 
 
 def get_services(request: Request) -> Services:

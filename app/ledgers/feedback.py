@@ -14,8 +14,8 @@ import json
 import time
 from typing import Any
 
-from app.db import Database
-from app.guardrails import redact
+from app.ledgers.database import Database
+from app.safety.guardrails import redact
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (

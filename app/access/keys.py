@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from app.conversations import LOCAL_OWNER
-from app.db import Database
+from app.conversations.registry import LOCAL_OWNER
+from app.ledgers.database import Database
 
 SCOPES = ("chat", "admin")
 SCHEMA = """

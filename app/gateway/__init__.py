@@ -1,0 +1,1 @@
+"""The HTTP gateway: the FastAPI app (`factory.create_app`), its routes, dependencies and middleware."""
