@@ -1,52 +1,50 @@
-"""The one place that turns settings into working parts and hands them to the graph.
+"""The one place that turns settings into working parts: built once, closed once.
 
-`build_dependencies` makes everything the nodes use; `open_services` adds what has a
-lifetime (the checkpointer's connection) and compiles the graph once, for the gateway
-and the CLI alike.
+`build_components` makes everything a graph run needs (embeddings, vector store and its
+replica, retriever, chat models, usage and tool-call ledgers, tools, input guard, response
+cache, search threads): the service, the CLI, the evaluations and `langgraph dev`
+(graphs/chat.py) all start here. `open_services` adds what serves requests and has a
+lifetime (the checkpointer, the conversation registry, API keys, feedback, per-key
+limits, the model gate and the turn locks) and closes everything when it ends. The graph
+itself is compiled from these by app/chat (graphs.context.ChatDependencies).
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
 
-from langgraph.graph.state import CompiledStateGraph
+from langchain_core.retrievers import BaseRetriever
+from langgraph.checkpoint.base import BaseCheckpointSaver
 
-import prompts
 from app.access.keys import KeyStore
 from app.access.limits import KeyRateLimits
+from app.chat.locks import LocalTurnLocks, TurnLocks
 from app.conversations.checkpointers import open_checkpointer
 from app.conversations.registry import ConversationRegistry
+from app.ledgers.database import Database
 from app.ledgers.feedback import FeedbackStore
 from app.ledgers.tool_calls import ToolCallLedger
 from app.ledgers.usage import UsageLedger
 from app.llm import ChatModels, build_chat_models
-from app.llm.gate import ModelGate
-from app.llm.response_cache import build_response_cache
+from app.llm.gate import LocalModelGate, ModelGate
+from app.llm.response_cache import ResponseCache, build_response_cache
 from app.observability import metrics
-from app.retrieval import (
-    EmbeddedVectorStore,
-    build_embedded_store,
-    build_retriever,
-    build_vector_store,
-    uses_replica,
-)
+from app.observability.tracing import configure_tracing
+from app.retrieval import EmbeddedVectorStore, build_embedded_store, build_retriever, build_vector_store, uses_replica
+from app.retrieval.backend import VectorStoreBackend
 from app.retrieval.embeddings import MiniLMEmbeddings, build_embeddings
-from app.retrieval.naming import DocumentNames
 from app.safety.guardrails import InputGuard, block_categories
 from app.settings import Settings
-from graphs.builder import build_graph
-from graphs.context import ChatDependencies
-from graphs.routing import EmbeddingRouter
 from tools.registry import ToolOutcome, ToolRegistry
 
-log = logging.getLogger("chatbot.runtime")
+log = logging.getLogger("chatbot.services")
+SEARCH_THREADS = 4  # BM25 beside the vector search: tantivy and faiss release the GIL
 
 
 def tool_call_recorder(ledger: ToolCallLedger):
@@ -61,71 +59,73 @@ def tool_call_recorder(ledger: ToolCallLedger):
     return record
 
 
-@dataclass
-class Services:
+@dataclass(frozen=True)
+class Components:
+    """What a graph run needs; owns each part and closes it."""
+
     settings: Settings
     embeddings: MiniLMEmbeddings
-    store: Any  # the primary vector store (EmbeddedVectorStore, OpenSearchStore)
-    replica: EmbeddedVectorStore | None  # ENABLE_FALLBACK_SEARCH's embedded replica
+    store: VectorStoreBackend  # VECTOR_STORE: embedded, OpenSearch or Pinecone
+    replica: EmbeddedVectorStore | None  # ENABLE_FALLBACK_SEARCH's embedded replica, if on
+    retriever: BaseRetriever
     models: ChatModels
-    dependencies: ChatDependencies
-    graph: CompiledStateGraph
-    checkpointer: object
-    gate: ModelGate | None = None  # LLM_RATE_LIMIT / LLM_MAX_QUEUE
-    usage: UsageLedger | None = None
-    conversations: ConversationRegistry | None = None
-    feedback: FeedbackStore | None = None
-    tool_calls: ToolCallLedger | None = None
-    keys: KeyStore | None = None
-    rate_limits: KeyRateLimits | None = None
+    ledger_db: Database
+    usage: UsageLedger
+    tool_calls: ToolCallLedger
+    tools: ToolRegistry
+    guard: InputGuard
+    response_cache: ResponseCache | None  # ENABLE_RESPONSE_CACHE, if on
+    search_pool: ThreadPoolExecutor
+    tracing: bool  # LangSmith tracing (LANGSMITH_API_KEY)
 
-    def reload_tools(self) -> list[str]:
-        """Load the enabled tool set again; the router and the tool-calling model follow."""
-        tools = self.dependencies.tools
-        names = tools.reload()
-        self.dependencies.router.set_tool_examples({tool.name: tool.examples for tool in tools})
-        return names
+    def close(self) -> None:
+        self.tools.close()
+        self.search_pool.shutdown(wait=False, cancel_futures=True)
+        for store in (self.store, self.replica):
+            if store is not None:
+                store.close()
+        self.ledger_db.close()
 
 
-def build_dependencies(settings: Settings, *, parts: dict | None = None) -> ChatDependencies:
-    """Everything the graph's nodes need, from the settings.
-
-    `parts` receives the intermediate objects (embeddings, store, models) for callers
-    that also need them, such as the gateway's health checks.
-    """
+def build_components(settings: Settings) -> Components:
+    """Everything the graph's nodes need, from the settings (blocking: it loads models)."""
     embeddings = build_embeddings(settings.embedding_model)
     store = build_vector_store(settings, embeddings)
     replica = build_embedded_store(settings, embeddings) if uses_replica(settings) else None
-    ledger = UsageLedger.from_settings(settings)
-    models = build_chat_models(settings, embeddings, ledger.arecord)
-    tool_calls = ToolCallLedger(settings.ledger_url)
-    tools = ToolRegistry.from_settings(settings, on_call=tool_call_recorder(tool_calls))
-    router = EmbeddingRouter(
-        embeddings,
-        prompts.route_examples(),
-        {tool.name: tool.examples for tool in tools},
-    )
-    if parts is not None:
-        parts.update(embeddings=embeddings, store=store, replica=replica, models=models, ledger=ledger,
-                     tool_calls=tool_calls)
-    return ChatDependencies(
-        retriever=build_retriever(settings, store, replica),
-        chat_model=models.chain,
-        router=router,
-        tools=tools,
-        tool_calling_model=models.primary if models.supports_tools else None,
-        count_tokens=models.count_tokens,
-        max_history_messages=settings.max_history_messages,
-        summarize_history=settings.history_summary,
-        max_context_tokens=settings.max_context_length,
-        answer_tokens=settings.llm_max_tokens,
-        max_message_chars=settings.max_message_chars,
-        max_passages=models.max_passages,
-        named_documents=DocumentNames(store.document_titles),
-        response_cache=build_response_cache(settings.enable_response_cache, settings.cache_ttl, settings.redis_url),
-        cache_salt=json.dumps([models.chain_names, models.model_name, prompts.fingerprint()]),
+    search_pool = ThreadPoolExecutor(max_workers=SEARCH_THREADS, thread_name_prefix="search")
+    ledger_db = Database(settings.ledger_url)
+    usage = UsageLedger.from_settings(settings, ledger_db)
+    tool_calls = ToolCallLedger(ledger_db)
+    return Components(
+        settings=settings,
+        embeddings=embeddings,
+        store=store,
+        replica=replica,
+        retriever=build_retriever(settings, store, replica, search_pool),
+        models=build_chat_models(settings, embeddings, usage.arecord),
+        ledger_db=ledger_db,
+        usage=usage,
+        tool_calls=tool_calls,
+        tools=ToolRegistry.from_settings(settings, on_call=tool_call_recorder(tool_calls)),
         guard=InputGuard(embeddings, block_categories(settings.guardrail_block_categories)),
+        response_cache=build_response_cache(settings.enable_response_cache, settings.cache_ttl, settings.redis_url),
+        search_pool=search_pool,
+        tracing=configure_tracing(settings),
     )
+
+
+@dataclass(frozen=True)
+class Services(Components):
+    """The components, and what serves requests: checkpoints, conversations, keys, limits, gate, locks."""
+
+    checkpointer: BaseCheckpointSaver
+    conversations_db: Database  # the conversation registry's: beside the checkpoints
+    conversations: ConversationRegistry
+    feedback: FeedbackStore
+    keys: KeyStore
+    rate_limits: KeyRateLimits  # per API key, shared through Redis when REDIS_URL is set
+    gate: ModelGate  # LLM_RATE_LIMIT / LLM_MAX_QUEUE
+    locks: TurnLocks  # one turn at a time per conversation
 
 
 def store_bootstrap_key(keys: KeyStore, settings: Settings) -> None:
@@ -137,43 +137,43 @@ def store_bootstrap_key(keys: KeyStore, settings: Settings) -> None:
         log.info("auth: the bootstrap key of %s (%s) is stored", settings.chatbot_bootstrap_owner, ",".join(scopes))
 
 
+def _warm_up(components: Components) -> None:
+    """Load what the first question would wait for: the local model, the vectors, the indexes."""
+    if components.models.provider == "local":
+        components.models.primary.load()
+    for store in (components.store, components.replica):
+        if isinstance(store, EmbeddedVectorStore):
+            store.warm_up()
+
+
 @asynccontextmanager
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
-    parts: dict = {}
-    dependencies = await asyncio.to_thread(build_dependencies, settings, parts=parts)
-    if parts["models"].provider == "local":
-        await asyncio.to_thread(parts["models"].primary.load)  # the first answer should not wait
-    for store in (parts["store"], parts["replica"]):
-        if hasattr(store, "warm_up"):  # load vectors, graph and lexical index now, not on a question
-            await asyncio.to_thread(store.warm_up)
-    # What is alive now lives as long as the process: keep it out of the collector's full
-    # passes, which otherwise stall a search for tens of ms once the index holds 1M chunks.
-    gc.freeze()
-    registry = await asyncio.to_thread(ConversationRegistry, settings.checkpoint_url)
-    keys = await asyncio.to_thread(KeyStore, settings.ledger_url, settings.auth_required)
-    await asyncio.to_thread(store_bootstrap_key, keys, settings)
-    feedback = await asyncio.to_thread(FeedbackStore, settings.ledger_url)
-    async with open_checkpointer(settings.checkpoint_url) as checkpointer:
-        yield Services(
-            settings=settings,
-            embeddings=parts["embeddings"],
-            store=parts["store"],
-            replica=parts["replica"],
-            models=parts["models"],
-            dependencies=dependencies,
-            graph=build_graph(dependencies, checkpointer),
-            checkpointer=checkpointer,
-            gate=ModelGate(settings.llm_rate_limit, settings.llm_max_queue),
-            usage=parts["ledger"],
-            conversations=registry,
-            feedback=feedback,
-            tool_calls=parts["tool_calls"],
-            keys=keys,
-            rate_limits=KeyRateLimits(settings.rate_limit_per_minute, settings.token_limit_per_day,
-                                      settings.redis_url),
-        )
-    keys.close()
-    feedback.close()
-    parts["ledger"].close()
-    parts["tool_calls"].close()
-    registry.close()
+    components = await asyncio.to_thread(build_components, settings)
+    conversations_db = components.ledger_db
+    try:
+        await asyncio.to_thread(_warm_up, components)
+        if settings.checkpoint_url != settings.ledger_url:  # SQLite: the registry is beside the checkpoints
+            conversations_db = await asyncio.to_thread(Database, settings.checkpoint_url)
+        conversations = await asyncio.to_thread(ConversationRegistry, conversations_db)
+        keys = await asyncio.to_thread(KeyStore, components.ledger_db, settings.auth_required)
+        await asyncio.to_thread(store_bootstrap_key, keys, settings)
+        feedback = await asyncio.to_thread(FeedbackStore, components.ledger_db)
+        # What is alive now lives as long as the process: keep it out of the collector's full
+        # passes, which otherwise stall a search for tens of ms once the index holds 1M chunks.
+        gc.freeze()
+        async with open_checkpointer(settings.checkpoint_url) as checkpointer:
+            yield Services(
+                **{f.name: getattr(components, f.name) for f in fields(Components)},
+                checkpointer=checkpointer, conversations_db=conversations_db, conversations=conversations,
+                feedback=feedback, keys=keys,
+                rate_limits=KeyRateLimits(settings.rate_limit_per_minute, settings.token_limit_per_day,
+                                          settings.redis_url),
+                gate=LocalModelGate(settings.llm_rate_limit, settings.llm_max_queue),
+                locks=LocalTurnLocks(),
+            )
+    finally:
+        if conversations_db is not components.ledger_db:
+            conversations_db.close()
+        if components.response_cache is not None:
+            await components.response_cache.aclose()
+        components.close()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from contextlib import asynccontextmanager
 
 import httpx
 from langchain_core.documents import Document
@@ -55,26 +54,22 @@ def instant_model() -> GenericFakeChatModel:
 def create_bench_app():
     """App factory for uvicorn: the real app with the parts named by BENCH_PARTS swapped."""
     from dataclasses import replace
+    from functools import partial
 
+    from app.chatbot import Chatbot
     from app.gateway.factory import create_app
-    from app.services import open_services
-    from graphs.builder import build_graph
 
     parts = os.environ["BENCH_PARTS"]
 
-    @asynccontextmanager
-    async def bench_services(settings):
-        async with open_services(settings) as services:
-            deps = replace(services.dependencies, chat_model=instant_model())
-            if parts == "instant_parts":
-                deps = replace(deps, retriever=FixedRetriever(), router=FixedRouter())
-            if parts == "hardening_off":
-                deps = replace(deps, guard=None)
-            services.dependencies = deps
-            services.graph = build_graph(deps, services.checkpointer)
-            yield services
+    def swap(deps):
+        deps = replace(deps, chat_model=instant_model())
+        if parts == "instant_parts":
+            deps = replace(deps, retriever=FixedRetriever(), router=FixedRouter())
+        if parts == "hardening_off":
+            deps = replace(deps, guard=None)
+        return deps
 
-    app = create_app(services_factory=bench_services)
+    app = create_app(chatbot_factory=partial(Chatbot.open, customize=swap))
     if parts == "hardening_off":  # no key check, no request metrics or log lines
         from starlette.middleware import Middleware
 

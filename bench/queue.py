@@ -26,9 +26,9 @@ MODEL_SECONDS = 0.3
 
 
 async def _burst() -> dict:
-    from app.llm.gate import ModelGate, Overloaded
+    from app.llm.gate import LocalModelGate, Overloaded
 
-    gate = ModelGate(RATE, MAX_QUEUE)
+    gate = LocalModelGate(RATE, MAX_QUEUE)
     waits, refusals = [], []
 
     async def one() -> None:

@@ -14,11 +14,13 @@ from bench.common import indexed_data_dir
 
 
 def run() -> dict:
-    from app.services import build_dependencies
+    from app.services import build_components
     from app.settings import load_settings
     from evals.routing import evaluate_routing
+    from graphs.context import ChatDependencies
 
-    deps = build_dependencies(load_settings(data_dir=indexed_data_dir(), llm_provider="local"))
+    deps = ChatDependencies.from_components(build_components(load_settings(data_dir=indexed_data_dir(),
+                                                                           llm_provider="local")))
     started = time.perf_counter()
     report = asyncio.run(evaluate_routing(deps))
     report["mean_decision_ms"] = round((time.perf_counter() - started) * 1000 / report["cases"], 2)

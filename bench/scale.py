@@ -17,6 +17,7 @@ import re
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -92,7 +93,7 @@ def _measure(size: int, sentences: list[str], base: np.ndarray, questions: list[
             approximate = {i for i, _ in store.vector_search(q, 10)}
             exact = {ids[i] for i in np.argsort(-(matrix @ q))[:10]}
             recall.append(len(approximate & exact) / 10)
-        retriever = HybridRetriever(store=store, k=4, fetch_k=20)
+        retriever = HybridRetriever(store=store, k=4, fetch_k=20, pool=ThreadPoolExecutor(max_workers=4))
         vector_ms, lexical_ms, hybrid_ms = [], [], []
         for _ in range(3):
             for question, q in zip(questions, query_vectors):

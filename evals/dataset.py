@@ -44,6 +44,23 @@ def load_dataset(name: str = "sample_kb", directory: Path = DATASETS_DIR) -> lis
                                                     tuple(row["relevant_doc_ids"])), directory)
 
 
+def load_queries(source: str | Path) -> list[dict]:
+    """Labelled search queries `{question, relevant_doc_ids, ...}`: a dataset by name
+    (`evals/datasets/NAME.jsonl`), or a JSONL file (or a JSON list) by path."""
+    path = Path(source)
+    if not path.is_file():
+        path = DATASETS_DIR / f"{source}.jsonl"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in DATASETS_DIR.glob("*.jsonl")))
+        raise ValueError(f"no dataset {str(source)!r}: one of {known}, or a .jsonl path")
+    text = path.read_text(encoding="utf-8")
+    rows = json.loads(text) if path.suffix == ".json" else [json.loads(line) for line in text.splitlines()
+                                                           if line.strip()]
+    if not rows or not all("question" in r and r.get("relevant_doc_ids") for r in rows):
+        raise ValueError("each query needs `question` and a non-empty `relevant_doc_ids`")
+    return rows
+
+
 @dataclass(frozen=True)
 class RoutingCase:
     message: str

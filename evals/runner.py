@@ -22,12 +22,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph.state import CompiledStateGraph
 from langsmith import Client, aevaluate, tracing_context
 from langsmith.schemas import Example, LangSmithInfo
 
+from app.access.keys import LOCAL_PRINCIPAL
+from app.services import Components
 from evals.dataset import EvalExample
+from graphs.builder import build_graph
+from graphs.context import ChatDependencies, RunContext
 from graphs.state import STATE_KEYS
-from tools.registry import OPERATOR_SCOPES
 
 # Example ids are stable (derived from the item id), so runs compare item by item.
 _NAMESPACE = uuid.UUID("5b0f6d1e-8f7c-4a5e-9d43-2f1c7e0a9b11")
@@ -83,9 +87,12 @@ def graph_target(graph) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
     async def answer(inputs: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
-        # The evaluation runs in-process as an operator: every tool, as before scopes were checked.
-        config = {"configurable": {"thread_id": f"eval-{uuid.uuid4().hex}", "scopes": sorted(OPERATOR_SCOPES)}}
-        state = await graph.ainvoke({"messages": [("user", inputs["question"])]}, config, output_keys=list(STATE_KEYS))
+        # The evaluation runs in-process as the local operator: every tool.
+        conversation = f"eval-{uuid.uuid4().hex}"
+        context = RunContext(owner=LOCAL_PRINCIPAL.owner, scopes=LOCAL_PRINCIPAL.scopes, conversation_id=conversation)
+        state = await graph.ainvoke({"messages": [("user", inputs["question"])]},
+                                    {"configurable": {"thread_id": conversation}}, context=context,
+                                    output_keys=list(STATE_KEYS))
         documents = state.get("documents", [])
         read = documents[: state.get("passages_shown", 0)]
         return {
@@ -101,11 +108,10 @@ def graph_target(graph) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
     return answer
 
 
-def compile_graph(dependencies):
-    """The service's graph with conversations kept in memory (an evaluation writes no history)."""
-    from graphs.builder import build_graph
-
-    return build_graph(dependencies, InMemorySaver())
+def compile_graph(components: Components) -> CompiledStateGraph:
+    """The service's graph on its components, with conversations kept in memory (an evaluation
+    writes no history)."""
+    return build_graph(ChatDependencies.from_components(components), InMemorySaver())
 
 
 async def run_experiment(target, items: Sequence[EvalExample], evaluators: list, *, dataset: str,

@@ -1,4 +1,8 @@
-"""The graph's nodes: small async functions `(state, deps) -> partial state update`."""
+"""The graph's nodes: small async functions `(state, deps[, runtime]) -> partial state update`.
+
+`deps` (the shared parts) is bound at build time; `runtime` is LangGraph's, carrying the
+run's context (who calls, in which conversation: `graphs.context.run_caller`) and the
+stream writer."""
 
 from __future__ import annotations
 
@@ -10,21 +14,23 @@ from typing import Any
 
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from langgraph.config import get_config, get_stream_writer
-from langgraph.types import interrupt
+from langgraph.runtime import Runtime
+from langgraph.types import StreamWriter, interrupt
 
 import prompts
-from app.llm.failover import NO_STREAM_TAG, AnswerInterrupted
+from app.llm.failover import AnswerInterrupted
 from app.llm.response_cache import cache_key
 from app.observability import metrics
 from app.observability.timing import timed
-from app.safety.guardrails import carries_instructions, redact
+from app.safety.guardrails import carries_instructions
+from app.safety.pii import redact
 from app.safety.streaming import RedactedStream
 from graphs.budget import PromptPlan, earlier_messages, plan_turn
-from graphs.caller import caller_from_config
+from graphs.calls import model_kwargs
 from graphs.citations import resolve_citations, source_entry
-from graphs.context import ChatDependencies
+from graphs.context import ChatDependencies, RunContext, run_caller
 from graphs.state import ChatState
+from graphs.stream import write_restart, write_token
 
 log = logging.getLogger("chatbot.graph")
 REFUSALS = {
@@ -151,21 +157,20 @@ def _without_injected_instructions(documents: list[Document]) -> list[Document]:
     return clean
 
 
-async def call_tool(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
+async def call_tool(state: ChatState, deps: ChatDependencies, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Run the chosen tool; a call that needs approval first waits for a person's decision.
 
     `interrupt` checkpoints the turn and ends the run; the decision resumes it here
     (`Command(resume={"approved": ..., "comment": ...})`), after a restart too.
     Nothing before the interrupt has side effects, since the node runs again on resume.
-    The caller (owner, scopes) comes from the run's config, so after a resume it is whoever
+    The caller (owner, scopes) comes from the run's context, so after a resume it is whoever
     sent the decision: only a caller with the admin scope can approve, and the approver
     recorded is that caller, never the decision's own `by` (any client can write that).
     """
     call = state.get("tool_call") or {}
     name, arguments = call.get("name", ""), call.get("args", {})
-    config = get_config()
-    conversation_id = config.get("configurable", {}).get("thread_id")
-    owner, scopes = caller_from_config(config)
+    caller = run_caller(runtime)
+    conversation_id, owner, scopes = caller.conversation_id, caller.owner, caller.scopes
     reason = deps.tools.approval_reason(name, arguments)
     if reason is None:
         with timed("tool_execution"):
@@ -243,26 +248,22 @@ def build_prompt(state: ChatState, deps: ChatDependencies) -> list[BaseMessage]:
     return plan_prompt(state, deps).messages
 
 
-async def _write_answer(model: Any, messages: list[BaseMessage]) -> BaseMessage:
-    """The model's reply, streamed as `{"token": text}` custom events as it is written.
-
-    Only text the output guard would leave as it is goes out (app/redacted_stream.py); the
-    model run is tagged `nostream`, so LangGraph's `messages` stream mode (what
-    `langgraph dev` clients read) never carries the raw tokens either.
-    """
-    write = get_stream_writer()
+async def _write_answer(model: Any, messages: list[BaseMessage], write: StreamWriter,
+                        conversation_id: str | None) -> BaseMessage:
+    """The model's reply, streamed as `token` custom events as it is written: only text the
+    output guard would leave as it is (app/safety/streaming.py)."""
     redacted = RedactedStream()
     reply: Any = None
-    async for chunk in model.astream(messages, config={"tags": [NO_STREAM_TAG]}):
+    async for chunk in model.astream(messages, **model_kwargs(conversation_id)):
         reply = chunk if reply is None else reply + chunk
         if chunk.content and (text := redacted.feed(str(chunk.content))):
-            write({"token": text})
+            write_token(write, text)
     if tail := redacted.rest():
-        write({"token": tail})
+        write_token(write, tail)
     return reply if reply is not None else AIMessage(content="")
 
 
-async def generate(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
+async def generate(state: ChatState, deps: ChatDependencies, runtime: Runtime[RunContext]) -> dict[str, Any]:
     if state.get("route") == "tool" and deps.tool_calling_model is None:
         # A model that cannot call tools cannot be trusted to restate their results
         # either (Gemma 270M restated 0 of 4 calculator results correctly): the tool's
@@ -281,15 +282,16 @@ async def generate(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
         metrics.CACHE_LOOKUPS.labels("miss" if hit is None else "hit").inc()
         if hit is not None:
             return {**hit, "degraded": False, "usage": {}, "cached": True}
+    conversation_id = run_caller(runtime).conversation_id
     model = deps.chat_model
     while True:
         try:
-            reply = await _write_answer(model, messages)
+            reply = await _write_answer(model, messages, runtime.stream_writer, conversation_id)
             break
         except AnswerInterrupted as exc:
             # Part of an answer reached the client: tell it to discard that part, then
             # let the next provider answer from the start (never a spliced answer).
-            get_stream_writer()({"restart": {"provider": exc.provider, "reason": "provider_failed"}})
+            write_restart(runtime.stream_writer, exc.provider, "provider_failed")
             model = model.without(exc.provider)
     meta = reply.response_metadata or {}
     usage = dict(reply.usage_metadata or {})
@@ -303,7 +305,7 @@ async def generate(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
     # Degraded: the fallback model answered, or the fallback search found the passages.
     degraded = bool(meta.get("degraded")) or any(d.metadata.get("degraded") for d in documents)
     if key is not None and not degraded and answer["draft"]:
-        await deps.response_cache.set(key, answer)
+        await deps.response_cache.set(key, answer, conversation_id=conversation_id)
     return {
         **answer,
         "degraded": degraded,

@@ -19,10 +19,12 @@ from collections.abc import Callable
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langgraph.runtime import Runtime
 
 import prompts
 from graphs.budget import cut_to_tokens, fit_history
-from graphs.context import ChatDependencies
+from graphs.calls import model_kwargs
+from graphs.context import ChatDependencies, RunContext, run_caller
 from graphs.state import ChatState
 
 log = logging.getLogger("chatbot.graph")
@@ -62,7 +64,7 @@ def transcript(messages: list[BaseMessage], budget: int, count: Callable[[str], 
     return "\n".join(lines), len(lines)
 
 
-async def summarize(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
+async def summarize(state: ChatState, deps: ChatDependencies, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Fold the messages that left the verbatim window into the summary (after the answer)."""
     messages = conversation_messages(state.get("messages", []))
     summarized = state.get("summarized", 0)
@@ -78,7 +80,8 @@ async def summarize(state: ChatState, deps: ChatDependencies) -> dict[str, Any]:
     text, folded = transcript(messages[summarized:upto], window - frame, deps.count_tokens)
     prompt = template.format(words=SUMMARY_WORDS, transcript=previous + text)
     try:
-        reply = await deps.chat_model.ainvoke([HumanMessage(prompt)])
+        conversation_id = run_caller(runtime).conversation_id
+        reply = await deps.chat_model.ainvoke([HumanMessage(prompt)], **model_kwargs(conversation_id))
     except Exception as exc:  # the turn is answered already; the next one tries again
         log.warning("history summary failed: %s", type(exc).__name__)
         return {}

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
+
+from langchain_core.tools import InjectedToolArg
+from pydantic import Field
 
 from app.conversations.registry import ConversationRegistry
 from app.ledgers.tool_calls import ToolCallLedger
 from app.ledgers.usage import UsageLedger
 
-METRICS = ("token_usage", "cost", "conversations", "llm_latency", "tool_success")
+Metric = Literal["token_usage", "cost", "conversations", "llm_latency", "tool_success"]
+Period = Literal["today", "7d", "30d"]
+METRICS: tuple[str, ...] = get_args(Metric)
 PERIODS = {"today": 1, "7d": 7, "30d": 30}
 
 TOOL_SPEC = {
@@ -25,10 +30,6 @@ TOOL_SPEC = {
         "Answer questions about the chatbot service itself: token usage, cost, conversations per day, "
         "model latency percentiles or tool success rates, over today, the last 7 days or the last 30 days."
     ),
-    "parameters": {
-        "metric": {"type": "string", "description": "What to report", "enum": list(METRICS), "required": True},
-        "period": {"type": "string", "description": "Over which days", "enum": list(PERIODS), "default": "7d"},
-    },
     "timeout_seconds": 10.0,
     "scope": "admin",  # usage and cost of every owner: operators only
     "side_effects": False,
@@ -44,13 +45,13 @@ TOOL_SPEC = {
     ],
 }
 
-_ledgers: tuple[UsageLedger, ConversationRegistry, ToolCallLedger] | None = None
 
 
-def configure(settings: Any) -> None:
-    global _ledgers
-    _ledgers = (UsageLedger.from_settings(settings), ConversationRegistry(settings.checkpoint_url),
-                ToolCallLedger(settings.ledger_url))
+def configure(settings: Any) -> dict[str, Any]:
+    """The ledgers it reads: model usage, the conversation registry, tool calls."""
+    return {"usage": UsageLedger.from_settings(settings),
+            "conversations": ConversationRegistry(settings.checkpoint_url),
+            "tool_calls": ToolCallLedger(settings.ledger_url)}
 
 
 def _days(period: str) -> tuple[str, str, float]:
@@ -64,10 +65,15 @@ def _percentile(ordered: list[float], q: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
 
 
-def query_analytics(metric: str, period: str = "7d") -> dict[str, Any]:
-    if _ledgers is None:
+def query_analytics(
+    metric: Annotated[Metric, Field(description="What to report")],
+    period: Annotated[Period, Field(description="Over which days")] = "7d",
+    usage: Annotated[UsageLedger | None, InjectedToolArg] = None,
+    conversations: Annotated[ConversationRegistry | None, InjectedToolArg] = None,
+    tool_calls: Annotated[ToolCallLedger | None, InjectedToolArg] = None,
+) -> dict[str, Any]:
+    if usage is None or conversations is None or tool_calls is None:
         raise RuntimeError("the analytics ledgers are not configured")
-    usage, conversations, tool_calls = _ledgers
     first, last, since = _days(period)
     span = "today" if period == "today" else f"from {first} to {last}"
     answer: dict[str, Any] = {"metric": metric, "period": period, "first_day": first, "last_day": last}

@@ -10,7 +10,9 @@ from __future__ import annotations
 import ast
 import operator
 import re
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 MAX_EXPRESSION_CHARS = 200
 MAX_EXPONENT = 100
@@ -19,14 +21,6 @@ MAX_MAGNITUDE = 10**30
 TOOL_SPEC = {
     "name": "calculate",
     "description": "Evaluate an arithmetic expression exactly (+ - * / // % ** and parentheses).",
-    "parameters": {
-        "expression": {
-            "type": "string",
-            "description": "The arithmetic expression, e.g. '(3 + 4) * 12'",
-            "required": True,
-            "maxLength": MAX_EXPRESSION_CHARS,
-        }
-    },
     "timeout_seconds": 2.0,
     "scope": "chat",  # read-only arithmetic: any chat user
     # Messages the embedding router sends to this tool (models without tool calling).
@@ -86,7 +80,10 @@ def _evaluate(node: ast.AST) -> float | int:
     raise CalculationError(f"unsupported element: {type(node).__name__}")
 
 
-def calculate(expression: str) -> dict[str, Any]:
+def calculate(
+    expression: Annotated[str, Field(max_length=MAX_EXPRESSION_CHARS,
+                                     description="The arithmetic expression, e.g. '(3 + 4) * 12'")],
+) -> dict[str, Any]:
     """Evaluate `expression`; returns the expression, its value and a one-line summary."""
     if len(expression) > MAX_EXPRESSION_CHARS:
         raise CalculationError(f"expressions are limited to {MAX_EXPRESSION_CHARS} characters")

@@ -9,29 +9,16 @@ recorded as a rejected deployment.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
-from tools.model_registry import ENVIRONMENTS, DeploymentBackend, LocalModelRegistry
-from tools.registry import approved_by
+from langchain_core.tools import InjectedToolArg
+from pydantic import Field
+
+from tools.model_registry import DeploymentBackend, Environment, LocalModelRegistry
 
 TOOL_SPEC = {
     "name": "deploy_model",
     "description": "Deploy a trained model from the model registry to the staging or production environment",
-    "parameters": {
-        "model_name": {
-            "type": "string",
-            "description": "The registered model, e.g. 'churn-classifier'",
-            "required": True,
-            "minLength": 1,
-            "maxLength": 100,
-        },
-        "environment": {
-            "type": "string",
-            "description": "Where to deploy it",
-            "enum": list(ENVIRONMENTS),
-            "required": True,
-        },
-    },
     "timeout_seconds": 30.0,
     "approval": {"environment": ["production"]},
     "scope": "admin",  # any deployment, staging included, is an operator's action
@@ -48,35 +35,39 @@ TOOL_SPEC = {
     ],
 }
 
-_backend: DeploymentBackend | None = None
+
+def configure(settings: Any) -> dict[str, Any]:
+    """The deployment back-end: the local model registry in the service's database."""
+    return {"backend": LocalModelRegistry(settings.ledger_url)}
 
 
-def configure(settings: Any) -> None:
-    global _backend
-    _backend = LocalModelRegistry(settings.ledger_url)
-
-
-def _require_backend() -> DeploymentBackend:
-    if _backend is None:
+def _require(backend: DeploymentBackend | None) -> DeploymentBackend:
+    if backend is None:
         raise RuntimeError("no deployment backend is configured")
-    return _backend
+    return backend
 
 
-def deploy_model(model_name: str, environment: str) -> dict[str, Any]:
+def deploy_model(
+    model_name: Annotated[str, Field(min_length=1, max_length=100,
+                                     description="The registered model, e.g. 'churn-classifier'")],
+    environment: Annotated[Environment, Field(description="Where to deploy it")],
+    backend: Annotated[DeploymentBackend | None, InjectedToolArg] = None,
+    approved_by: Annotated[str | None, InjectedToolArg] = None,
+) -> dict[str, Any]:
     """Deploy the model's latest registered version; production only runs once approved."""
-    decided_by = approved_by.get()
-    if environment == "production" and decided_by is None:
+    if environment == "production" and approved_by is None:
         raise PermissionError("production deployments need a person's approval")
-    deployment = _require_backend().deploy(model_name, environment, decided_by)
-    approval = f", approved by {decided_by}" if decided_by else ""
+    deployment = _require(backend).deploy(model_name, environment, approved_by)
+    approval = f", approved by {approved_by}" if approved_by else ""
     deployment["summary"] = (f"Deployed {model_name} version {deployment['version']} to {environment}"
                              f"{approval}: {deployment['endpoint']} (deployment {deployment['id']}).")
     return deployment
 
 
-def on_rejected(arguments: dict[str, Any], decided_by: str, comment: str | None) -> dict[str, Any]:
-    rejected = _require_backend().record_rejection(arguments["model_name"], arguments["environment"], decided_by,
-                                                   comment)
+def on_rejected(arguments: dict[str, Any], decided_by: str, comment: str | None,
+                backend: DeploymentBackend | None = None) -> dict[str, Any]:
+    rejected = _require(backend).record_rejection(arguments["model_name"], arguments["environment"], decided_by,
+                                                  comment)
     reason = f" ({comment})" if comment else ""
     rejected["summary"] = (f"The deployment of {arguments['model_name']} to {arguments['environment']} was "
                            f"rejected by {decided_by}{reason}; nothing was deployed.")

@@ -7,7 +7,10 @@ in its tables and sentences; every answer names the documents each relation come
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from langchain_core.tools import InjectedToolArg
+from pydantic import Field
 
 from app.retrieval.knowledge_graph import KnowledgeGraph, describe, graph_path
 
@@ -17,21 +20,6 @@ TOOL_SPEC = {
         "Look up how services and systems relate in the knowledge base: what depends on or uses an "
         "entity (dependents), what an entity depends on, uses or runs on (dependencies), or both (related)."
     ),
-    "parameters": {
-        "entity": {
-            "type": "string",
-            "description": "The service, system or component, e.g. 'PostgreSQL' or 'Feature Store'",
-            "required": True,
-            "minLength": 1,
-            "maxLength": 100,
-        },
-        "direction": {
-            "type": "string",
-            "description": "dependents: what relies on it; dependencies: what it relies on; related: both",
-            "enum": ["dependents", "dependencies", "related"],
-            "default": "related",
-        },
-    },
     "timeout_seconds": 5.0,
     "scope": "chat",  # read-only, what the knowledge base already tells chat users
     "examples": [
@@ -46,24 +34,28 @@ TOOL_SPEC = {
     ],
 }
 
-_graph: KnowledgeGraph | None = None
 
 
-def configure(settings: Any) -> None:
-    """Open the graph beside the index of the configured DATA_DIR."""
-    global _graph
-    _graph = KnowledgeGraph(graph_path(settings.data_dir))
+def configure(settings: Any) -> dict[str, Any]:
+    """The graph beside the index of the configured DATA_DIR."""
+    return {"graph": KnowledgeGraph(graph_path(settings.data_dir))}
 
 
-def query_knowledge_graph(entity: str, direction: str = "related") -> dict[str, Any]:
-    if _graph is None:
+def query_knowledge_graph(
+    entity: Annotated[str, Field(min_length=1, max_length=100, description=(
+        "The service, system or component, e.g. 'PostgreSQL' or 'Feature Store'"))],
+    direction: Annotated[Literal["dependents", "dependencies", "related"], Field(description=(
+        "dependents: what relies on it; dependencies: what it relies on; related: both"))] = "related",
+    graph: Annotated[KnowledgeGraph | None, InjectedToolArg] = None,
+) -> dict[str, Any]:
+    if graph is None:
         raise RuntimeError("the knowledge graph is not configured")
-    key = _graph.find_entity(entity)
+    key = graph.find_entity(entity)
     if key is None:
         return {"entity": entity, "direction": direction, "dependents": [], "dependencies": [],
                 "summary": f"The knowledge graph has nothing about {entity!r}."}
-    name = _graph.entity_names()[key]
-    edges = _graph.edges(key, direction)
+    name = graph.entity_names()[key]
+    edges = graph.edges(key, direction)
     answer = {"entity": name, "direction": direction, **describe(key, edges), "edges": [e.as_dict() for e in edges]}
     answer["summary"] = _summary(name, direction, answer)
     return answer

@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from tools.spec import ToolSpecError
+
 log = logging.getLogger("chatbot.tools")
 BUILTIN_MODULES = ("tools.calculator", "tools.knowledge_graph", "tools.deploy", "tools.analytics")
 ENABLED_FILE = "tools.json"
@@ -25,26 +27,22 @@ TOOLS_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = TOOLS_DIR.parent  # tool files are imported from here only
 
 
-class ToolSpecError(ValueError):
-    """A tool module whose spec or function is not usable."""
+_LOADED_MTIME = "__chatbot_loaded_mtime__"  # a module's file's mtime when it was (re)loaded, kept on the module
 
 
-_LOADED_MTIMES: dict[str, int] = {}  # module name -> its file's mtime when it was (re)loaded
-
-
-def loaded_mtime(name: str) -> int | None:
+def loaded_mtime(module: ModuleType) -> int | None:
     """The mtime of a module's file when it was last (re)loaded: a reload changes it."""
-    return _LOADED_MTIMES.get(name)
+    return getattr(module, _LOADED_MTIME, None)
 
 
 def _changed_since_loaded(module: ModuleType) -> bool:
     path = getattr(module, "__file__", None)
-    return path is not None and Path(path).stat().st_mtime_ns != _LOADED_MTIMES.get(module.__name__)
+    return path is not None and Path(path).stat().st_mtime_ns != loaded_mtime(module)
 
 
 def _remember(module: ModuleType) -> ModuleType:
     if path := getattr(module, "__file__", None):
-        _LOADED_MTIMES[module.__name__] = Path(path).stat().st_mtime_ns
+        setattr(module, _LOADED_MTIME, Path(path).stat().st_mtime_ns)
     return module
 
 
@@ -66,7 +64,7 @@ def load_tool_module(ref: str, *, fresh: bool = False) -> ModuleType:
             module = importlib.import_module(ref)
         except ImportError as exc:
             raise ToolSpecError(f"{ref} does not import: {exc}") from exc
-        if ref not in _LOADED_MTIMES:
+        if loaded_mtime(module) is None:
             _remember(module)
         elif fresh and _changed_since_loaded(module):
             module = _remember(importlib.reload(module))

@@ -11,32 +11,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
-from app.ledgers.database import Database
+from sqlalchemy import select
 
-ENVIRONMENTS = ("staging", "production")
-SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS registry_models (
-        name TEXT NOT NULL,
-        version TEXT NOT NULL,
-        registered_at DOUBLE PRECISION NOT NULL,
-        artifact_uri TEXT NOT NULL,
-        PRIMARY KEY (name, version)
-    )""",
-    """CREATE TABLE IF NOT EXISTS registry_deployments (
-        id TEXT PRIMARY KEY,
-        model TEXT NOT NULL,
-        version TEXT NOT NULL,
-        environment TEXT NOT NULL,
-        status TEXT NOT NULL,
-        endpoint TEXT,
-        requested_at DOUBLE PRECISION NOT NULL,
-        decided_by TEXT,
-        comment TEXT
-    )""",
-    "CREATE INDEX IF NOT EXISTS registry_deployments_model ON registry_deployments (model, environment)",
-]
+from app.ledgers.database import Database, owned
+from app.ledgers.tables import registry_deployments, registry_models
+
+Environment = Literal["staging", "production"]
+ENVIRONMENTS: tuple[str, ...] = get_args(Environment)
 # The sample registry a new installation starts with (the models the knowledge base names).
 SAMPLE_MODELS = [("fraud-scorer", "2.0.0"), ("fraud-scorer", "2.1.0"), ("intent-clf", "2.1.0"),
                  ("churn-classifier", "1.3.0"), ("churn-classifier", "1.4.0")]
@@ -46,6 +29,7 @@ class UnknownModel(ValueError):
     """The registry has no such model."""
 
 
+@runtime_checkable
 class DeploymentBackend(Protocol):
     def deploy(self, model_name: str, environment: str, decided_by: str | None) -> dict[str, Any]:
         """Deploy the model's latest version; returns the deployment (id, version, status, endpoint)."""
@@ -65,22 +49,21 @@ def _version_key(version: str) -> tuple:
 class LocalModelRegistry:
     """Models, versions and deployments in the service's own database."""
 
-    def __init__(self, url: str, *, seed: bool = True):
-        self._db = Database(url)
-        for statement in SCHEMA:
-            self._db.execute(statement)
-        if seed and not self._db.execute("SELECT 1 FROM registry_models LIMIT 1"):
+    def __init__(self, db: Database | str, *, seed: bool = True):
+        self._db, self._owns_db = owned(db)
+        self._db.require("ledgers")
+        if seed and not self._db.execute(select(registry_models.c.name).limit(1)):
             for name, version in SAMPLE_MODELS:
                 self.register(name, version)
 
     def register(self, name: str, version: str, artifact_uri: str | None = None) -> None:
-        self._db.execute(
-            "INSERT INTO registry_models VALUES (?, ?, ?, ?) ON CONFLICT (name, version) DO NOTHING",
-            (name, version, time.time(), artifact_uri or f"models:/{name}/{version}"))
+        insert = self._db.insert(registry_models).values(name=name, version=version, registered_at=time.time(),
+                                                         artifact_uri=artifact_uri or f"models:/{name}/{version}")
+        self._db.execute(insert.on_conflict_do_nothing(index_elements=["name", "version"]))
 
     def models(self) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
-        for name, version in self._db.execute("SELECT name, version FROM registry_models"):
+        for name, version in self._db.execute(select(registry_models.c.name, registry_models.c.version)):
             found.setdefault(name, []).append(version)
         return {name: sorted(versions, key=_version_key) for name, versions in sorted(found.items())}
 
@@ -99,8 +82,10 @@ class LocalModelRegistry:
             "decided_by": decided_by,
         }
         # The environment's earlier deployment of this model is replaced by this one.
-        self._db.execute("UPDATE registry_deployments SET status = 'superseded' "
-                         "WHERE model = ? AND environment = ? AND status = 'deployed'", (model_name, environment))
+        d = registry_deployments.c
+        self._db.execute(registry_deployments.update()
+                         .where(d.model == model_name, d.environment == environment, d.status == "deployed")
+                         .values(status="superseded"))
         self._insert(deployment, None)
         return deployment
 
@@ -113,19 +98,17 @@ class LocalModelRegistry:
         return {**deployment, "comment": comment}
 
     def _insert(self, deployment: dict[str, Any], comment: str | None) -> None:
-        self._db.execute(
-            "INSERT INTO registry_deployments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (deployment["id"], deployment["model"], deployment["version"], deployment["environment"],
-             deployment["status"], deployment["endpoint"], time.time(), deployment["decided_by"], comment))
+        self._db.execute(registry_deployments.insert().values(**deployment, requested_at=time.time(), comment=comment))
 
     def deployments(self, model_name: str | None = None) -> list[dict[str, Any]]:
-        where, params = ("WHERE model = ?", (model_name,)) if model_name else ("", ())
-        rows = self._db.execute(
-            "SELECT id, model, version, environment, status, endpoint, requested_at, decided_by, comment "
-            f"FROM registry_deployments {where} ORDER BY requested_at DESC", params)
-        keys = ("id", "model", "version", "environment", "status", "endpoint", "requested_at", "decided_by",
-                "comment")
-        return [dict(zip(keys, row)) for row in rows]
+        d = registry_deployments.c
+        columns = ("id", "model", "version", "environment", "status", "endpoint", "requested_at", "decided_by",
+                   "comment")
+        query = select(*(d[c] for c in columns)).order_by(d.requested_at.desc())
+        if model_name:
+            query = query.where(d.model == model_name)
+        return [dict(zip(columns, row)) for row in self._db.execute(query)]
 
     def close(self) -> None:
-        self._db.close()
+        if self._owns_db:
+            self._db.close()

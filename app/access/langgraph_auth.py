@@ -1,11 +1,12 @@
 """Auth for `langgraph dev` (langgraph.json `auth`): the service's API keys, and one owner per thread.
 
 langgraph-api calls `authenticate` on every request but `/ok`, `/info`, `/docs` and the
-like. The key comes from `Authorization: Bearer` or `X-API-Key`; the user it returns is the
-key's owner, its permissions the key's scopes, and langgraph-api hands both to the graph
-in `configurable` (`graphs/caller.py` reads them). As in the service, with no key ever
-created (and without AUTH_REQUIRED) the caller is the local owner, but only when it is on
-this machine (`app.access.keys.local_only_refusal`): `langgraph dev` allows any CORS origin.
+like. The key is presented as to the service (app/access/credentials.py); the user it
+returns is the key's owner, its permissions the key's scopes, and langgraph-api hands both
+to the graph (`graphs.context.run_caller` reads them from the run's `server_info`). As in
+the service, with no key ever created (and without AUTH_REQUIRED) the caller is the local
+owner, but only when it is on this machine (app/access/local_only.py): `langgraph dev`
+allows any CORS origin.
 
 The `@auth.on` handlers keep owners apart: what is created carries `metadata.owner`, and
 reads, searches, updates and deletes only see the caller's own. The system's assistants
@@ -22,8 +23,9 @@ from typing import Any
 from langgraph_sdk import Auth
 from starlette.requests import Request
 
-from app.access.keys import LOCAL_ONLY_HINT, LOCAL_PRINCIPAL, KeyStore, Principal, local_only_refusal
-from app.gateway.authentication import presented_key
+from app.access.credentials import local_caller_refusal, presented_key
+from app.access.keys import LOCAL_PRINCIPAL, KeyStore, Principal
+from app.access.local_only import LOCAL_ONLY_HINT
 from app.settings import load_settings
 
 auth = Auth()
@@ -31,7 +33,7 @@ UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 ADMIN_IN_ANY_THREAD = ("read", "create_run")  # threads actions an admin may take in another owner's thread
 
 
-@functools.lru_cache(maxsize=1)
+@functools.cache  # langgraph-api calls module-level handlers: the key store is opened once per process
 def _keys() -> KeyStore:
     settings = load_settings()
     return KeyStore(settings.ledger_url, settings.auth_required)
@@ -50,8 +52,7 @@ def _principal(request: Request) -> Principal:
             "an API key is required (Authorization: Bearer or X-API-Key)"
         raise Auth.exceptions.HTTPException(401, detail=detail, headers=UNAUTHORIZED)
     # Local-only mode: only the TCP peer counts, never a forwarded address.
-    peer = request.client.host if request.client else None
-    if refusal := local_only_refusal(peer, request.headers.get("host"), set(request.headers.keys())):
+    if refusal := local_caller_refusal(request.scope):
         raise Auth.exceptions.HTTPException(403, detail=f"{refusal}; {LOCAL_ONLY_HINT}")
     return LOCAL_PRINCIPAL
 

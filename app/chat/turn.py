@@ -1,12 +1,13 @@
-"""One chat turn through the graph, as a stream of events every transport shares.
+"""One chat turn: admitted once, then streamed through the graph as typed events.
 
-`/chat` collects the events, `/chat/stream` sends them as Server-Sent Events and
-`/ws/chat` as WebSocket frames: one code path, so the three cannot drift apart.
-
-Events: `metadata` (conversation id, route), `token` (answer text as the model writes
-it), `restart` (the provider failed mid-answer: discard the tokens so far, another
-provider starts over), `approval_required` (a tool call waits for a person's decision:
-`POST /conversations/{id}/approve`), `sources`, `final` (the whole response), or `error`.
+`Chat.open(turn)` admits a turn before anything is sent, so every refusal is a
+`ServiceError` with its status: the message's length (the one check of it on the service's
+transports), a full model queue (`overloaded`), another owner's conversation
+(`conversation_not_found`), a tool call that waits for approval (`approval_pending`), or a
+decision with nothing to decide (`nothing_to_approve`). What it admits holds its place in
+the model queue and the conversation's turn lock until its stream ends or is closed, so
+nothing is checked twice and nothing can slip in between. `Chat.run` collects a turn for
+the transports that answer at once (`POST /chat`, an approval, LangServe's invoke).
 """
 
 from __future__ import annotations
@@ -15,9 +16,7 @@ import asyncio
 import logging
 import time
 import uuid
-import weakref
-from collections.abc import AsyncIterator
-from contextlib import nullcontext
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,292 +25,290 @@ from langgraph.constants import INTERRUPT
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
-from app.chat.events import ChatResponse
-from app.conversations.registry import LOCAL_OWNER, ConversationRegistry
-from app.errors import ApiError, error_body
-from app.gateway.schemas import ChatRequest
-from app.llm.gate import ModelGate, Overloaded
+from app.access.keys import Principal
+from app.chat.events import (
+    ApprovalRequiredEvent,
+    ChatResponse,
+    ErrorEvent,
+    FinalEvent,
+    MetadataEvent,
+    PendingApproval,
+    RestartEvent,
+    SourcesEvent,
+    TokenEvent,
+    TurnEvent,
+)
+from app.chat.locks import TurnLocks
+from app.conversations.registry import ConversationRegistry
+from app.errors import ErrorCode, ServiceError
+from app.llm.gate import GateTicket, ModelGate, Overloaded
 from app.observability import metrics
+from graphs.context import RunContext
+from graphs.names import Node
+from graphs.stream import restart_of, token_of
 
-log = logging.getLogger("chatbot.conversation")
+log = logging.getLogger("chatbot.chat")
 # A turn is checkpointed when its run ends (also on an error or a cancelled stream),
 # not after every node: the per-node writes doubled the gateway's overhead
 # (bench/gateway_overhead.py: p50 13 -> 7 ms in-process) for no gain in a turn this short.
 TURN_DURABILITY = "exit"
 
 
-@dataclass(frozen=True)
-class ChatEvent:
-    event: str
-    data: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Turn:
-    """One turn: which conversation, whose, and what it does.
-
-    `message` starts a new turn; `decision` (`{"approved", "comment", "by"}`) instead resumes
-    the tool call waiting for approval. `new`: the conversation was just claimed (nothing
-    can wait in it). `scopes`: the caller's API-key scopes, which the tools check (None: no
-    tool with a side effect and no admin tool runs). `caller`: who sends this turn, when not
-    the owner (an admin deciding on another owner's tool call); the graph records it as
-    the approver.
-    """
-
-    conversation_id: str
-    message: str = ""
-    owner: str = LOCAL_OWNER
-    decision: dict[str, Any] | None = None
-    new: bool = False
-    scopes: frozenset[str] | None = None
-    caller: str | None = None
-
-
-def check_message(request: ChatRequest, max_chars: int) -> None:
-    if len(request.message) > max_chars:
-        raise ApiError(422, "message_too_long", f"message is longer than {max_chars} characters")
-
-
-def overloaded_error(exc: Overloaded) -> ApiError:
-    return ApiError(503, "overloaded", str(exc), {"retry_after": exc.retry_after},
-                    headers={"Retry-After": str(exc.retry_after)})
-
-
 def new_conversation_id() -> str:
     return uuid.uuid4().hex
 
 
-def conversation_not_found(conversation_id: str) -> ApiError:
-    # The same answer whether the conversation is missing or another owner's: no probing.
-    return ApiError(404, "conversation_not_found", f"no conversation {conversation_id!r}")
+@dataclass(frozen=True)
+class Decision:
+    """A person's decision on the tool call waiting for approval."""
+
+    approved: bool
+    comment: str | None = None
 
 
-async def approval_owner(registry: ConversationRegistry | None, conversation_id: str, owner: str,
-                         is_admin: bool, approving: bool) -> str:
-    """Who owns the conversation whose tool call `owner` wants to decide on.
+@dataclass(frozen=True)
+class Turn:
+    """One turn as a transport asks for it: who asks, in which conversation, and either a
+    `message` or a `decision` on the tool call that waits for approval there."""
 
-    Approving needs the admin scope (the person who approves a production deployment is an
-    operator, not whoever asked for it), and an admin may decide in any conversation; the
-    owner may withdraw (reject) their own request. Anyone else gets 404, as for a
-    conversation that does not exist.
-    """
-    if registry is None:
-        return owner
-    record = await asyncio.to_thread(registry.get, conversation_id)
-    if record is None or (record["owner"] != owner and not is_admin):
-        raise conversation_not_found(conversation_id)
-    if approving and not is_admin:
-        raise ApiError(403, "forbidden", "approving a tool call needs a key with the admin scope; "
-                                         "its owner may reject it")
-    return record["owner"]
+    principal: Principal
+    conversation_id: str
+    message: str = ""
+    decision: Decision | None = None
 
+    @classmethod
+    def ask(cls, principal: Principal, message: str, conversation_id: str | None = None) -> Turn:
+        return cls(principal, conversation_id or new_conversation_id(), message)
 
-async def claim_conversation(registry: ConversationRegistry | None, conversation_id: str, owner: str) -> bool:
-    """Before a turn: the conversation is the owner's (or new, and now theirs), else 404.
-
-    Returns whether it is new (a new conversation has nothing waiting for approval).
-    """
-    if registry is None:
-        return False
-    claimed = await asyncio.to_thread(registry.claim, conversation_id, owner)
-    if claimed is None:
-        raise conversation_not_found(conversation_id)
-    return claimed == "new"
+    @classmethod
+    def decide(cls, principal: Principal, conversation_id: str, approved: bool, comment: str | None = None) -> Turn:
+        return cls(principal, conversation_id, decision=Decision(approved, comment))
 
 
-def response_from_state(conversation_id: str, state: dict[str, Any]) -> ChatResponse:
-    tool_result = state.get("tool_result")
-    return ChatResponse(
-        conversation_id=conversation_id,
-        message_id=state.get("message_id"),
-        answer=state.get("answer", ""),
-        sources=state.get("sources", []),
-        route=state.get("route") or "knowledge",
-        provider=state.get("provider", "unknown"),
-        degraded=bool(state.get("degraded", False)),
-        cached=bool(state.get("cached", False)),
-        usage=state.get("usage") or {},
-        tool=tool_result if state.get("route") == "tool" else None,
-    )
+class TurnStream:
+    """An admitted turn's events, in order; closing it early gives up its place and lock."""
+
+    def __init__(self, events: AsyncGenerator[TurnEvent, None]):
+        self._events = events
+
+    def __aiter__(self) -> AsyncIterator[TurnEvent]:
+        return self._events
+
+    async def aclose(self) -> None:
+        await self._events.aclose()
+
+    async def collect(self) -> ChatResponse:
+        """Read to the end (the turn's last nodes run after its answer) and return the response."""
+        response = None
+        async for event in self._events:
+            if isinstance(event, ErrorEvent):
+                event.raise_it()
+            if isinstance(event, FinalEvent):
+                response = event
+        if response is None:
+            raise ServiceError(ErrorCode.INTERNAL_ERROR, "the turn ended without an answer")
+        return response
 
 
-# One turn at a time per conversation in this process: two interleaved turns would
-# each answer without the other's question in their history.
-_turn_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+_ADMITTED = object()  # what the event generator yields once the turn is admitted
 
 
-def turn_lock(conversation_id: str) -> asyncio.Lock:
-    lock = _turn_locks.get(conversation_id)
-    if lock is None:
-        lock = _turn_locks[conversation_id] = asyncio.Lock()
-    return lock
+class Chat:
+    """The service's turns: one compiled graph, the admission rules, the gate and the locks."""
 
+    def __init__(self, graph: CompiledStateGraph, *, registry: ConversationRegistry, gate: ModelGate,
+                 locks: TurnLocks, max_message_chars: int):
+        self.graph, self.registry, self.gate, self.locks = graph, registry, gate, locks
+        self.max_message_chars = max_message_chars
 
-async def pending_approval(graph: CompiledStateGraph, conversation_id: str) -> dict[str, Any] | None:
-    """The tool call of this conversation that waits for a person's decision, if any.
+    async def open(self, turn: Turn) -> TurnStream:
+        """Admit the turn (or raise its `ServiceError`); its events follow."""
+        events = self._events(turn)
+        marker = await anext(events)
+        assert marker is _ADMITTED
+        return TurnStream(events)
 
-    Read from the latest checkpoint's pending writes (cheaper than the whole state).
-    """
-    saved = await graph.checkpointer.aget_tuple({"configurable": {"thread_id": conversation_id}})
-    for _task, channel, value in (saved.pending_writes or []) if saved else ():
-        if channel == INTERRUPT and value:
-            return value[0].value
-    return None
+    async def run(self, turn: Turn) -> ChatResponse:
+        return await (await self.open(turn)).collect()
 
+    async def pending_approval(self, conversation_id: str) -> PendingApproval | None:
+        """The tool call of this conversation that waits for a decision, from the latest
+        checkpoint's pending writes (cheaper than reading the whole state)."""
+        saved = await self.graph.checkpointer.aget_tuple({"configurable": {"thread_id": conversation_id}})
+        for _task, channel, value in (saved.pending_writes or []) if saved else ():
+            if channel == INTERRUPT and value:
+                return PendingApproval.model_validate(value[0].value)
+        return None
 
-def approval_pending_error(pending: dict[str, Any]) -> ApiError:
-    return ApiError(409, "approval_pending",
-                    f"{pending.get('reason', 'a tool call waits for approval')}: approve or reject it first "
-                    "(POST /conversations/{id}/approve)", pending)
-
-
-def nothing_to_approve_error(conversation_id: str) -> ApiError:
-    return ApiError(409, "nothing_to_approve",
-                    f"conversation {conversation_id!r} has no tool call waiting for approval")
-
-
-async def stream_turn(
-    graph: CompiledStateGraph,
-    turn: Turn,
-    gate: ModelGate | None = None,
-    registry: ConversationRegistry | None = None,
-) -> AsyncIterator[ChatEvent]:
-    """Run one turn and yield its events; failures end the stream with an `error` event.
-
-    The caller has claimed the conversation for `turn.owner` (`claim_conversation`). While
-    a tool call waits for approval, new messages are refused (`approval_pending`), so a
-    production deployment is never silently dropped.
-
-    With a `gate`, the turn first waits for its model slot (LLM_RATE_LIMIT), or ends at
-    once with an `overloaded` error when LLM_MAX_QUEUE turns are already waiting.
-    """
-    conversation_id = turn.conversation_id
-    try:
-        async with gate.turn() if gate is not None else nullcontext():
-            async with turn_lock(conversation_id):
-                pending = None if turn.new else await pending_approval(graph, conversation_id)
-                if (turn.decision is None) != (pending is None):
-                    error = (approval_pending_error(pending) if pending is not None
-                             else nothing_to_approve_error(conversation_id))
-                    yield ChatEvent("error", error_body(error.code, error.message, error.details))
-                    return
-                run_input: Any = ({"messages": [HumanMessage(turn.message)]} if turn.decision is None
-                                  else Command(resume={"by": turn.owner, **turn.decision}))
-                async for event in _stream_turn(graph, run_input, conversation_id, turn.scopes,
-                                                turn.caller or turn.owner):
-                    # A decision completes the turn that paused for it: that turn is counted already.
-                    if event.event == "final" and registry is not None and turn.decision is None:
-                        try:
-                            await asyncio.to_thread(registry.record_turn, conversation_id, turn.owner)
-                        except Exception as exc:  # the turn is checkpointed; only its count is late
-                            log.error("turn of %s not recorded in the registry: %s", conversation_id,
-                                      type(exc).__name__)
+    async def _events(self, turn: Turn) -> AsyncGenerator[Any, None]:
+        self._check_message(turn)
+        owner, new = await self._conversation_owner(turn)
+        async with self.locks.hold(turn.conversation_id):
+            await self._check_approval_state(turn, new)
+            ticket = self._queue_place()
+            try:
+                yield _ADMITTED
+                await ticket.wait()
+                async for event in self._graph_events(turn):
+                    if isinstance(event, FinalEvent) and turn.decision is None:
+                        await self._record_turn(turn.conversation_id, owner)
                     yield event
-    except Overloaded as exc:
-        yield ChatEvent("error", error_body("overloaded", str(exc), {"retry_after": exc.retry_after}))
+            finally:
+                ticket.release()
 
+    def _queue_place(self) -> GateTicket:
+        """A place in the model queue, taken last: it is held only while the turn waits for its slot."""
+        try:
+            return self.gate.admit()
+        except Overloaded as exc:
+            raise ServiceError(ErrorCode.OVERLOADED, details={"retry_after": exc.retry_after},
+                               headers={"Retry-After": str(exc.retry_after)}, retry_after=exc.retry_after) from None
 
-def _run_config(conversation_id: str, scopes: frozenset[str] | None, caller: str) -> dict[str, Any]:
-    """The graph run's config: who calls with which scopes (the tools and approvals check them)."""
-    return {"configurable": {"thread_id": conversation_id, "owner": caller,
-                             **({"scopes": sorted(scopes)} if scopes is not None else {})}}
+    def _check_message(self, turn: Turn) -> None:
+        if turn.decision is not None:
+            return
+        if not turn.message.strip():
+            raise ServiceError(ErrorCode.EMPTY_MESSAGE)
+        if len(turn.message) > self.max_message_chars:
+            raise ServiceError(ErrorCode.MESSAGE_TOO_LONG, limit=self.max_message_chars)
 
+    async def _conversation_owner(self, turn: Turn) -> tuple[str, bool]:
+        """Whose conversation the turn writes to, and whether it was just claimed (new).
 
-async def _stream_turn(graph: CompiledStateGraph, run_input: Any, conversation_id: str,
-                       scopes: frozenset[str] | None, caller: str) -> AsyncIterator[ChatEvent]:
-    config = _run_config(conversation_id, scopes, caller)
-    started = time.perf_counter()
-    streamed_tokens = 0
-    state: dict[str, Any] = {}
-    answered = False
-    try:
-        async for mode, payload in graph.astream(
-            run_input,
-            config,
-            stream_mode=["updates", "values", "custom"],
-            durability=TURN_DURABILITY,
-        ):
-            if answered:
-                continue  # what runs after the answer (the history summary) has nothing for the client
-            if mode == "values":
-                state = payload
-            elif mode == "updates":
-                for node, update in payload.items():
-                    if node == "route" or (node == "guard_input" and (update or {}).get("route") == "blocked"):
-                        yield ChatEvent("metadata", {"conversation_id": conversation_id, "route": update["route"]})
-                    elif node == "__interrupt__":
-                        # A tool call waits for approval: the run ends here, checkpointed.
-                        answered = True
-                        for event in _approval_events(update[0].value, conversation_id):
-                            yield event
-                    elif node == "guard_output":
-                        # The answer is final: send it now, not after the nodes that follow it.
-                        answered = True
-                        for event in _answer_events({**state, **update}, conversation_id, streamed_tokens, started):
-                            yield event
-            elif mode == "custom" and isinstance(payload, dict) and "restart" in payload:
-                # The provider failed mid-answer: the client drops the tokens it has so far.
-                streamed_tokens = 0
-                yield ChatEvent("restart", payload["restart"])
-            elif mode == "custom" and isinstance(payload, dict) and "token" in payload:
-                # The answer as generate writes it: only text the output guard leaves as it is.
-                if streamed_tokens == 0:
-                    metrics.TIME_TO_FIRST_TOKEN.observe(time.perf_counter() - started)
-                streamed_tokens += 1
-                yield ChatEvent("token", {"text": payload["token"]})
-    except Exception as exc:
-        log.error("chat turn failed for conversation %s: %s", conversation_id, type(exc).__name__, exc_info=exc)
-        if not answered:
-            yield ChatEvent("error", error_body("internal_error", "the answer could not be completed"))
-        return
-    if not answered:  # a turn that ends before guard_output (a blocked message)
-        for event in _answer_events(state, conversation_id, streamed_tokens, started):
+        A message claims the conversation for its sender (or finds it theirs). A decision may
+        come from the owner (who may only withdraw: reject) or from an admin, in any
+        conversation: the person who approves a production deployment is an operator, not
+        whoever asked for it. Anyone else gets 404, as for a conversation that does not exist.
+        """
+        principal, conversation_id = turn.principal, turn.conversation_id
+        if turn.decision is None:
+            claimed = await asyncio.to_thread(self.registry.claim, conversation_id, principal.owner)
+            if claimed is None:
+                raise ServiceError(ErrorCode.CONVERSATION_NOT_FOUND, conversation_id=conversation_id)
+            return principal.owner, claimed == "new"
+        record = await asyncio.to_thread(self.registry.get, conversation_id)
+        is_admin = principal.may("admin")
+        if record is None or (record["owner"] != principal.owner and not is_admin):
+            raise ServiceError(ErrorCode.CONVERSATION_NOT_FOUND, conversation_id=conversation_id)
+        if turn.decision.approved and not is_admin:
+            raise ServiceError(ErrorCode.FORBIDDEN, "approving a tool call needs a key with the admin scope; "
+                                                    "its owner may reject it")
+        return record["owner"], False
+
+    async def _check_approval_state(self, turn: Turn, new: bool) -> None:
+        """Under the turn lock: a message while a tool call waits, or a decision with none waiting, is refused."""
+        pending = None if new else await self.pending_approval(turn.conversation_id)
+        if turn.decision is None and pending is not None:
+            raise ServiceError(ErrorCode.APPROVAL_PENDING, details=pending.model_dump(), reason=pending.reason)
+        if turn.decision is not None and pending is None:
+            raise ServiceError(ErrorCode.NOTHING_TO_APPROVE, conversation_id=turn.conversation_id)
+
+    async def _record_turn(self, conversation_id: str, owner: str) -> None:
+        try:
+            await asyncio.to_thread(self.registry.record_turn, conversation_id, owner)
+        except Exception as exc:  # the turn is checkpointed; only its count is late
+            log.error("turn of %s not recorded in the registry: %s", conversation_id, type(exc).__name__)
+
+    async def _graph_events(self, turn: Turn) -> AsyncIterator[TurnEvent]:
+        run_input: Any = ({"messages": [HumanMessage(turn.message)]} if turn.decision is None
+                          else Command(resume={"approved": turn.decision.approved, "comment": turn.decision.comment}))
+        context = RunContext(owner=turn.principal.owner, scopes=turn.principal.scopes,
+                             conversation_id=turn.conversation_id)
+        reader = _TurnReader(turn.conversation_id)
+        try:
+            async for mode, payload in self.graph.astream(
+                run_input, {"configurable": {"thread_id": turn.conversation_id}}, context=context,
+                stream_mode=["updates", "values", "custom"], durability=TURN_DURABILITY,
+            ):
+                for event in reader.read(mode, payload):
+                    yield event
+        except Exception as exc:
+            log.error("chat turn failed for conversation %s: %s", turn.conversation_id, type(exc).__name__,
+                      exc_info=exc)
+            if not reader.answered:
+                yield ErrorEvent.of(ServiceError(ErrorCode.INTERNAL_ERROR, "the answer could not be completed"))
+            return
+        for event in reader.finish():
             yield event
 
 
-def _approval_events(pending: dict[str, Any], conversation_id: str) -> list[ChatEvent]:
-    answer = (f"{pending['reason']}: it runs once approved. Approve or reject it with "
-              f"POST /conversations/{conversation_id}/approve.")
-    response = ChatResponse(conversation_id=conversation_id, answer=answer, sources=[], route="tool",
-                            provider="tool", usage={}, pending_approval=pending,
-                            tool={"tool": pending["tool"], "arguments": pending["arguments"], "ok": False,
-                                  "outcome": "pending_approval"})
-    return [ChatEvent("approval_required", pending), ChatEvent("token", {"text": answer}),
-            ChatEvent("sources", {"sources": []}), ChatEvent("final", response.model_dump())]
+class _TurnReader:
+    """The graph's stream of one run, as the turn's events.
 
+    Nodes are told apart by the names the builder gives them (graphs/names.py); the answer
+    is sent as soon as the output guard has checked it, not after the nodes that follow it
+    (the history summary), whose updates have nothing for the client.
+    """
 
-def _answer_events(state: dict[str, Any], conversation_id: str, streamed_tokens: int,
-                   started: float) -> list[ChatEvent]:
-    response = response_from_state(conversation_id, state)
-    metrics.ANSWERS.labels(response.provider, str(response.degraded).lower()).inc()
-    events = []
-    if streamed_tokens == 0 and response.answer:
-        # Answers that no model wrote token by token (a refusal, a tool's result).
-        metrics.TIME_TO_FIRST_TOKEN.observe(time.perf_counter() - started)
-        events.append(ChatEvent("token", {"text": response.answer}))
-    events.append(ChatEvent("sources", {"sources": [s.model_dump() for s in response.sources]}))
-    events.append(ChatEvent("final", response.model_dump()))
-    return events
+    def __init__(self, conversation_id: str):
+        self.conversation_id = conversation_id
+        self.started = time.perf_counter()
+        self.state: dict[str, Any] = {}
+        self.tokens = 0
+        self.answered = False
 
+    def read(self, mode: str, payload: Any) -> list[TurnEvent]:
+        if self.answered:
+            return []
+        if mode == "values":
+            self.state = payload
+            return []
+        if mode == "custom":
+            return self._custom(payload)
+        events: list[TurnEvent] = []
+        for node, update in payload.items():
+            update = update or {}
+            if node == Node.ROUTE or (node == Node.GUARD_INPUT and update.get("route") == "blocked"):
+                events.append(MetadataEvent(conversation_id=self.conversation_id, route=update["route"]))
+            elif node == INTERRUPT:  # a tool call waits for approval: the run ends here, checkpointed
+                self.answered = True
+                events += self._approval_events(PendingApproval.model_validate(update[0].value))
+            elif node == Node.GUARD_OUTPUT:
+                self.answered = True
+                events += self._answer_events({**self.state, **update})
+        return events
 
-async def run_turn(
-    graph: CompiledStateGraph,
-    turn: Turn,
-    gate: ModelGate | None = None,
-    registry: ConversationRegistry | None = None,
-) -> ChatResponse:
-    """The whole turn at once (`POST /chat`, an approval); an `error` event becomes its status."""
-    response = None
-    # Read to the end: the turn's last nodes (the history summary) run after its answer.
-    async for event in stream_turn(graph, turn, gate, registry):
-        if event.event == "error":
-            error = event.data["error"]
-            if error["code"] == "overloaded":
-                raise overloaded_error(Overloaded(error["details"]["retry_after"]))
-            status = 409 if error["code"] in ("approval_pending", "nothing_to_approve") else 500
-            raise ApiError(status, error["code"], error["message"], error.get("details"))
-        if event.event == "final":
-            response = ChatResponse.model_validate(event.data)
-    if response is None:
-        raise ApiError(500, "internal_error", "the turn ended without an answer")
-    return response
+    def finish(self) -> list[TurnEvent]:
+        """A run that ended before the output guard (a blocked message) answers with its state."""
+        return [] if self.answered else self._answer_events(self.state)
+
+    def _custom(self, payload: Any) -> list[TurnEvent]:
+        if (restart := restart_of(payload)) is not None:
+            self.tokens = 0  # the client drops what it has; the next provider starts over
+            return [RestartEvent(**restart)]
+        if (text := token_of(payload)) is not None:
+            if self.tokens == 0:
+                metrics.TIME_TO_FIRST_TOKEN.observe(time.perf_counter() - self.started)
+            self.tokens += 1
+            return [TokenEvent(text=text)]
+        return []
+
+    def _approval_events(self, pending: PendingApproval) -> list[TurnEvent]:
+        answer = (f"{pending.reason}: it runs once approved. Approve or reject it with "
+                  f"POST /conversations/{self.conversation_id}/approve.")
+        final = FinalEvent(conversation_id=self.conversation_id, answer=answer, sources=[], route="tool",
+                           provider="tool", usage={}, pending_approval=pending.model_dump(),
+                           tool={"tool": pending.tool, "arguments": pending.arguments, "ok": False,
+                                 "outcome": "pending_approval"})
+        return [ApprovalRequiredEvent(**pending.model_dump()), TokenEvent(text=answer), SourcesEvent(), final]
+
+    def _answer_events(self, state: dict[str, Any]) -> list[TurnEvent]:
+        final = FinalEvent(
+            conversation_id=self.conversation_id,
+            message_id=state.get("message_id"),
+            answer=state.get("answer", ""),
+            sources=state.get("sources", []),
+            route=state.get("route") or "knowledge",
+            provider=state.get("provider", "unknown"),
+            degraded=bool(state.get("degraded", False)),
+            cached=bool(state.get("cached", False)),
+            usage=state.get("usage") or {},
+            tool=state.get("tool_result") if state.get("route") == "tool" else None,
+        )
+        metrics.ANSWERS.labels(final.provider, str(final.degraded).lower()).inc()
+        events: list[TurnEvent] = []
+        if self.tokens == 0 and final.answer:
+            # An answer no model wrote token by token (a refusal, a tool's result).
+            metrics.TIME_TO_FIRST_TOKEN.observe(time.perf_counter() - self.started)
+            events.append(TokenEvent(text=final.answer))
+        return [*events, SourcesEvent(sources=final.sources), final]

@@ -55,7 +55,8 @@ def serve(
     the local owner has every scope, admin included."""
     import uvicorn
 
-    from app.access.keys import LOCAL_ONLY_HINT, KeyStore, is_loopback
+    from app.access.keys import KeyStore
+    from app.access.local_only import LOCAL_ONLY_HINT, is_loopback
 
     settings = settings_or_exit()  # fail here, clearly, on a bad configuration
     if not is_loopback(host) and settings.chatbot_bootstrap_key is None:
@@ -78,27 +79,28 @@ def ask(
     conversation_id: Annotated[str | None, typer.Option(help="continue this conversation")] = None,
 ) -> None:
     """Ask the chatbot once, in-process (no server), streaming the answer."""
-    from app.chat.turn import Turn, new_conversation_id, stream_turn
-    from app.services import open_services
-    from tools.registry import OPERATOR_SCOPES
+    from app.chat.events import ErrorEvent, FinalEvent, TokenEvent
+    from app.chatbot import Chatbot
+    from app.errors import ServiceError
 
     settings = settings_or_exit()
 
     async def run() -> None:
-        async with open_services(settings) as services:
-            # In-process, on the service's data: an operator, every tool.
-            turn = Turn(conversation_id or new_conversation_id(), message, scopes=OPERATOR_SCOPES)
-            async for event in stream_turn(services.graph, turn, services.gate, services.conversations):
-                if event.event == "token":
-                    print(event.data["text"], end="", flush=True)
-                elif event.event == "final":
+        # In-process, on the service's data: the local operator, every tool.
+        async with Chatbot.open(settings) as bot:
+            async for event in bot.stream(message, conversation_id):
+                if isinstance(event, TokenEvent):
+                    print(event.text, end="", flush=True)
+                elif isinstance(event, FinalEvent):
                     print()
-                    console.print_json(json.dumps({k: v for k, v in event.data.items() if k != "answer"}))
-                elif event.event == "error":
-                    console.print(f"[red]{event.data['error']['message']}[/red]")
-                    raise typer.Exit(1)
+                    console.print_json(json.dumps({k: v for k, v in event.payload().items() if k != "answer"}))
+                elif isinstance(event, ErrorEvent):
+                    fail(event.error.message, code=1)
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except ServiceError as refused:
+        fail(refused.message, code=1)
 
 
 def main() -> None:

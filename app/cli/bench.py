@@ -83,8 +83,9 @@ def llm(
 
     from app.cli.llm import one_provider
     from app.llm.failover import describe_error
-    from app.services import build_dependencies
+    from app.services import build_components
     from evals.dataset import load_dataset
+    from graphs.context import ChatDependencies
     from graphs.nodes import plan_prompt
 
     settings = settings_or_exit(**one_provider(provider, model, endpoint), llm_max_retries=0)
@@ -93,9 +94,9 @@ def llm(
     questions = read_queries(queries) if queries else [e.question for e in load_dataset()]
     if not questions:
         fail(f"no queries in {queries}")
-    parts: dict = {}
-    deps = build_dependencies(settings, parts=parts)
-    models, ledger = parts["models"], parts["ledger"]
+    components = build_components(settings)
+    deps = ChatDependencies.from_components(components)
+    models = components.models
     if models.provider == "local":
         models.primary.load()
     # The prompts the service sends for these questions: retrieval and context budget included.
@@ -149,5 +150,5 @@ def llm(
     except Exception as exc:  # report the failure's kind, never a key or a prompt
         fail(f"{models.provider} failed: {describe_error(exc)}", code=1)
     finally:
-        ledger.close()
+        components.close()
     print(json.dumps(report))

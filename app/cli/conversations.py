@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from app.cli.common import console, fail, settings_or_exit
-from app.conversations.registry import format_time
+from app.conversations.transcripts import format_time
 
 conversations = typer.Typer(help="Conversation operations.", no_args_is_help=True)
 
@@ -37,7 +37,7 @@ async def _open():
 
 
 async def _conversation(conversation_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    from app.conversations.registry import read_messages
+    from app.conversations.transcripts import read_messages
 
     async with _open() as (registry, checkpointer):
         record = registry.get(conversation_id)
@@ -67,7 +67,7 @@ def export(
     if format is Format.json:
         print(json.dumps({**record, "messages": messages}, indent=2, ensure_ascii=False))
         return
-    from app.conversations.registry import to_markdown
+    from app.conversations.transcripts import to_markdown
 
     print(to_markdown(record, messages))
 
@@ -111,7 +111,8 @@ def delete(
     status: Annotated[str, typer.Option(help="only conversations with this status")] = "archived",
 ) -> None:
     """Delete conversations, their checkpoints and every copy of their text (runbook: delete_conversations.py)."""
-    from app.conversations.registry import STATUSES, delete_conversation
+    from app.conversations.deletion import delete_conversation
+    from app.conversations.registry import STATUSES
     from app.llm.response_cache import CacheUnavailable
 
     if status not in STATUSES:

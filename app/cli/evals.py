@@ -48,14 +48,27 @@ def prepare(
                   f"chatbot eval search --test-queries {output} --index python-docs")
 
 
-def _load_queries(path: Path) -> list[dict]:
-    """JSONL (or a JSON list) of {question, relevant_doc_ids[, reference_answer]}."""
-    text = path.read_text(encoding="utf-8")
-    rows = json.loads(text) if path.suffix == ".json" else [json.loads(line) for line in text.splitlines() if
-                                                           line.strip()]
-    if not rows or not all("question" in r and r.get("relevant_doc_ids") for r in rows):
-        raise ValueError("each query needs `question` and a non-empty `relevant_doc_ids`")
-    return rows
+def _modes(text: str) -> list[str]:
+    from evals.retrieval import MODES
+
+    modes = [m.strip() for m in text.split(",") if m.strip()]
+    if not modes or set(modes) - set(MODES):
+        fail(f"--modes takes some of {','.join(MODES)}")
+    return modes
+
+
+def _print_search(report: dict, modes: list[str], questions: int, passages: int) -> None:
+    if "hybrid" in modes:
+        summary = report["hybrid"]
+        print(f"Average relevance score: {summary['context_relevance']:.2f}")
+        print(f"Top-1 accuracy: {summary['hit@1']:.0%}")
+        print(f"Top-5 accuracy: {summary['hit@5']:.0%}")
+        print(f"MRR: {summary['mrr']:.3f}; nDCG@10: {summary['ndcg@10']:.3f}; context similarity: "
+              f"{summary['context_similarity']:.2f} ({questions} questions, {passages} passages read)")
+    for mode in (m for m in modes if m != "hybrid"):
+        summary = report[mode]
+        print(f"{mode}: top-1 {summary['hit@1']:.0%}, top-5 {summary['hit@5']:.0%}, MRR {summary['mrr']:.3f}, "
+              f"nDCG@10 {summary['ndcg@10']:.3f}")
 
 
 @evaluation.command("search")
@@ -65,35 +78,40 @@ def search(
     passages: Annotated[int | None, typer.Option(
         min=1, max=20, help="how many the model reads (default: as the configured model does)")] = None,
     index: Annotated[str | None, typer.Option(help="the index (default VECTOR_STORE_INDEX)")] = None,
+    modes: Annotated[str, typer.Option(help="the searches to measure: some of hybrid,vector,bm25")] = "hybrid",
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary per mode as JSON")] = False,
 ) -> None:
-    """Retrieval quality on an embedded index: relevance, top-1/top-5 accuracy, MRR, nDCG@10
-    (runbook: evaluate_search.py); JSON under evals/results/."""
+    """Retrieval quality on an embedded index: relevance, top-1/top-5 accuracy, MRR, nDCG@10, per
+    search mode (runbook: evaluate_search.py); JSON under evals/results/."""
     from app.llm import passages_read
     from app.retrieval import build_vector_store, hybrid_retriever
     from app.retrieval.embeddings import build_embeddings
+    from evals.dataset import load_queries
     from evals.retrieval import evaluate_retrieval
 
     settings = settings_or_exit(vector_store_index=index)
+    chosen = _modes(modes)
     if not test_queries.is_file():
         fail(f"no such file: {test_queries}")
     try:
-        queries = _load_queries(test_queries)
+        queries = load_queries(test_queries)
     except (ValueError, KeyError) as exc:
         fail(f"{test_queries}: {exc}")
     store = _embedded_store(build_vector_store(settings, build_embeddings(settings.embedding_model)))
     passages = passages or passages_read(settings)
-    retriever = hybrid_retriever(settings, store, top_k)
-    report = evaluate_retrieval(store, retriever, queries, passages=passages,
+    report = evaluate_retrieval(store, hybrid_retriever(settings, store, top_k), queries, passages=passages,
+                                modes=chosen,
                                 progress=lambda items: track(items, description="searching", console=console))
-    summary = report["hybrid"]
-    print(f"Average relevance score: {summary['context_relevance']:.2f}")
-    print(f"Top-1 accuracy: {summary['hit@1']:.0%}")
-    print(f"Top-5 accuracy: {summary['hit@5']:.0%}")
-    print(f"MRR: {summary['mrr']:.3f}; nDCG@10: {summary['ndcg@10']:.3f}; context similarity: "
-          f"{summary['context_similarity']:.2f} ({len(queries)} questions, {passages} passages read)")
+    summaries = {mode: report[mode] for mode in chosen}
+    if as_json:
+        print(json.dumps({"questions": len(queries), "passages": passages, "top_k": top_k, **summaries}))
+    else:
+        _print_search(report, chosen, len(queries), passages)
     worst = sorted(report["per_question"], key=lambda q: (q["mrr"], q["context_relevance"]))[:10]
     path = write_result({"kind": "search", "dataset": str(test_queries), "index": store.path.stem, "top_k": top_k,
-                         "passages": passages, "questions": len(queries), "summary": summary, "worst": worst})
+                         "passages": passages, "questions": len(queries), "modes": chosen,
+                         "summary": summaries.get("hybrid", summaries[chosen[0]]), "by_mode": summaries,
+                         "worst": worst})
     console.print(f"results: {path}")
 
 
@@ -157,7 +175,7 @@ def answers(
 ) -> None:
     """Answer quality through the whole graph: faithfulness, citation and answer correctness
     (LangSmith `evaluate`, offline unless LANGSMITH_API_KEY is set); JSON under evals/results/."""
-    from app.services import build_dependencies
+    from app.services import build_components
     from evals.answers import JudgeGrader, LexicalGrader, answer_evaluator
     from evals.metrics import summarise
     from evals.runner import compile_graph, graph_target, run_experiment, uploading
@@ -168,10 +186,9 @@ def answers(
     items = [i for i in items if i.reference_answer][:limit]
     if not items:
         fail(f"{dataset}: no question with a reference answer")
-    parts: dict = {}
-    dependencies = build_dependencies(settings, parts=parts)
-    models = parts["models"]
-    lexical = LexicalGrader(parts["embeddings"].embed_documents)
+    components = build_components(settings)
+    models = components.models
+    lexical = LexicalGrader(components.embeddings.embed_documents)
     grader = JudgeGrader(models.primary) if judge and models.supports_tools else lexical
     console.print(f"{len(items)} questions, answered by {models.provider}, graded by "
                   f"{'a judge (' + models.model_name + ')' if grader is not lexical else 'lexical measures'}"
@@ -179,10 +196,11 @@ def answers(
     with Progress(console=console) as progress:
         task = progress.add_task("answering", total=len(items))
         rows = asyncio.run(run_experiment(
-            graph_target(compile_graph(dependencies)), items, [answer_evaluator(grader, fallback=lexical)],
+            graph_target(compile_graph(components)), items, [answer_evaluator(grader, fallback=lexical)],
             dataset=name, experiment_prefix=f"chatbot-{name}",
             metadata={"provider": models.provider, "model": models.model_name},
             progress=lambda: progress.advance(task)))
+    components.close()
     summary = summarise([row["scores"] for row in rows])
     methods = _methods(rows)
     for key, value in summary.items():

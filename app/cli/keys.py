@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from app.cli.common import console, fail, settings_or_exit
-from app.conversations.registry import format_time
+from app.conversations.transcripts import format_time
 
 keys = typer.Typer(help="API keys: each has an owner and scopes (chat, admin).", no_args_is_help=True)
 

@@ -187,21 +187,21 @@ def context(
     """The token breakdown of a conversation's last prompt (runbook: analyze_context_size.py)."""
     from langchain_core.messages import HumanMessage
 
-    from app.services import open_services
+    from app.chatbot import Chatbot
     from graphs.nodes import plan_prompt
 
     settings = settings_or_exit()
 
     async def run() -> None:
-        async with open_services(settings) as services:
-            snapshot = await services.graph.aget_state({"configurable": {"thread_id": conversation_id}})
+        async with Chatbot.open(settings) as bot:
+            snapshot = await bot.graph.aget_state({"configurable": {"thread_id": conversation_id}})
             messages = snapshot.values.get("messages", []) if snapshot else []
             if not messages:
                 fail(f"no conversation {conversation_id!r}", code=1)
             last_question = max(n for n, m in enumerate(messages) if isinstance(m, HumanMessage))
             # The state as the last turn's model call saw it: up to its question, its passages.
             state = {**snapshot.values, "messages": messages[: last_question + 1]}
-            plan = plan_prompt(state, services.dependencies)
+            plan = plan_prompt(state, bot.dependencies)
             print(f"Conversation: {conversation_id}")
             print(f"Messages: {len(messages)}")
             print(f"Total tokens: {plan.total_tokens:,} of {plan.window:,} "

@@ -22,29 +22,27 @@ MAX_ERROR_RATE = 0.05
 
 def profile(query: Annotated[str, typer.Option(help="the question to answer")]) -> None:
     """One turn in-process, with the time of each part (runbook: profile_request.py)."""
-    from app.chat.turn import Turn, new_conversation_id, stream_turn
+    from app.chat.events import ErrorEvent, FinalEvent, TokenEvent
+    from app.chatbot import Chatbot
     from app.observability.timing import turn_timings
-    from app.services import open_services
-    from tools.registry import OPERATOR_SCOPES
 
     settings = settings_or_exit()
 
     async def run() -> tuple[float, float | None, dict[str, float], str]:
-        async with open_services(settings) as services:
+        async with Chatbot.open(settings) as bot:  # in-process: the local operator
             parts: dict[str, float] = {}
             token = turn_timings.set(parts)
             started = time.perf_counter()
             first_token = None
             route = "?"
             try:
-                turn = Turn(new_conversation_id(), query, scopes=OPERATOR_SCOPES)  # in-process: an operator
-                async for event in stream_turn(services.graph, turn):
-                    if event.event == "token" and first_token is None:
+                async for event in bot.stream(query):
+                    if isinstance(event, TokenEvent) and first_token is None:
                         first_token = time.perf_counter() - started
-                    elif event.event == "final":
-                        route = event.data["route"]
-                    elif event.event == "error":
-                        fail(f"the turn failed: {event.data['error']['message']}", code=1)
+                    elif isinstance(event, FinalEvent):
+                        route = event.route
+                    elif isinstance(event, ErrorEvent):
+                        fail(f"the turn failed: {event.error.message}", code=1)
             finally:
                 turn_timings.reset(token)
             return time.perf_counter() - started, first_token, parts, route

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from app.cli.common import console, fail, settings_or_exit
-from app.conversations.registry import format_time
+from app.conversations.transcripts import format_time
 
 tools = typer.Typer(help="Tools the chatbot can call.", no_args_is_help=True)
 

@@ -1,42 +1,83 @@
-"""FastAPI dependencies: the running services and the caller, injected into thin routes."""
+"""FastAPI dependencies: the running chatbot and the caller, for HTTP routes and WebSockets alike.
+
+Every dependency takes an `HTTPConnection`, so one definition serves both. Routes declare
+what a caller needs with `require_scope` (`ChatCaller`, `AdminCaller`); the OpenAPI
+document publishes the API-key security schemes they use. Who the caller is was settled
+by the authentication middleware (app/gateway/authentication.py); a connection it did not
+settle is refused here (fail closed).
+"""
 
 from __future__ import annotations
 
-from fastapi import Request, WebSocket
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Security
+from fastapi.security import APIKeyHeader, HTTPBearer
 from starlette.requests import HTTPConnection
 
 from app.access.keys import Principal
-from app.errors import ApiError
+from app.chat.turn import Chat
+from app.chatbot import Chatbot
+from app.errors import ErrorCode, ServiceError
 from app.services import Services
 
+# Published in the OpenAPI document; the middleware reads the same headers.
+BEARER = HTTPBearer(auto_error=False, description="an API key: `Authorization: Bearer cb_...`")
+API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key, in place of the Bearer header")
 
-def get_services(request: Request) -> Services:
-    return request.app.state.services
+
+def get_chatbot(connection: HTTPConnection) -> Chatbot:
+    return connection.app.state.chatbot
 
 
-def get_ws_services(websocket: WebSocket) -> Services:
-    return websocket.app.state.services
+def get_services(connection: HTTPConnection) -> Services:
+    return get_chatbot(connection).services
+
+
+def get_chat(connection: HTTPConnection) -> Chat:
+    return get_chatbot(connection).chat
 
 
 def principal_of(connection: HTTPConnection) -> Principal:
     """Who is calling, as the authentication middleware found (never assumed: fail closed)."""
     principal = getattr(connection.state, "principal", None)
     if principal is None:
-        raise ApiError(401, "unauthorized", "the request was not authenticated")
+        raise ServiceError(ErrorCode.UNAUTHORIZED, "the request was not authenticated")
     return principal
 
 
-def get_owner(request: Request) -> str:
+def require_scope(scope: str) -> Callable[..., Principal]:
+    """A dependency: the caller, who must hold `scope` (scopes a key does not know grant nothing)."""
+
+    def caller(connection: HTTPConnection, _bearer: Annotated[object, Security(BEARER)] = None,
+               _api_key: Annotated[object, Security(API_KEY)] = None) -> Principal:
+        principal = principal_of(connection)
+        if not principal.may(scope):
+            raise ServiceError(ErrorCode.FORBIDDEN, scope=scope)
+        return principal
+
+    caller.__name__ = f"require_{scope}_scope"
+    return caller
+
+
+ChatbotDep = Annotated[Chatbot, Depends(get_chatbot)]
+ServicesDep = Annotated[Services, Depends(get_services)]
+ChatDep = Annotated[Chat, Depends(get_chat)]
+chat_caller, admin_caller = require_scope("chat"), require_scope("admin")
+ChatCaller = Annotated[Principal, Depends(chat_caller)]
+AdminCaller = Annotated[Principal, Depends(admin_caller)]
+
+
+def current_owner(caller: ChatCaller) -> str:
     """Whose conversations the caller reads and writes: the key's owner (or the local owner)."""
-    return principal_of(request).owner
+    return caller.owner
 
 
-def get_ws_owner(websocket: WebSocket) -> str:
-    return principal_of(websocket).owner
+OwnerDep = Annotated[str, Depends(current_owner)]
 
 
-async def spend_tokens(services: Services, connection: HTTPConnection, tokens: int) -> None:
+async def spend_tokens(services: Services, principal: Principal, tokens: int) -> None:
     """Count a turn's model tokens against the caller's daily budget (keys only)."""
-    principal = getattr(connection.state, "principal", None)
-    if principal is not None and principal.key_prefix and services.rate_limits is not None:
+    if principal.key_prefix:
         await services.rate_limits.spend_tokens(principal.key_prefix, tokens)

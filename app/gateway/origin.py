@@ -14,13 +14,12 @@ Clients that are not browsers send no `Origin` and are not affected.
 
 from __future__ import annotations
 
-import json
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import error_body
-from app.gateway.authentication import header_map
+from app.access.credentials import header_map
+from app.errors import ErrorCode, ServiceError, error_response
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -63,16 +62,7 @@ class SameOriginPolicy:
         elif scope["type"] == "http" and scope["method"] in STATE_CHANGING:
             headers = header_map(scope)
             if not self._origin_allowed(headers):
-                return await _reply(send, 403, "forbidden_origin",
-                                    "requests from this page's origin are not allowed (ALLOWED_ORIGINS)")
+                return await error_response(ServiceError(ErrorCode.FORBIDDEN_ORIGIN))(scope, receive, send)
             if _has_body(headers) and not _is_json(headers.get("content-type", "")):
-                return await _reply(send, 415, "unsupported_media_type",
-                                    "request bodies must be application/json")
+                return await error_response(ServiceError(ErrorCode.UNSUPPORTED_MEDIA_TYPE))(scope, receive, send)
         await self.app(scope, receive, send)
-
-
-async def _reply(send: Send, status: int, code: str, message: str) -> None:
-    body = json.dumps(error_body(code, message)).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})

@@ -6,15 +6,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.chat.events import ChatResponse, Source, Usage  # noqa: F401 (the API's bodies, in one place)
-
 CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    # The upper bound is MAX_MESSAGE_CHARS, applied by the gateway (it is a setting).
+    # The upper bound is MAX_MESSAGE_CHARS (a setting): the turn's admission checks it (422 message_too_long).
     message: str = Field(min_length=1, examples=["How do I deploy a model?"])
     conversation_id: str | None = Field(default=None, pattern=CONVERSATION_ID_PATTERN, examples=["abc123"])
 

@@ -1,69 +1,92 @@
-"""One small SQL handle over SQLite (the default) or PostgreSQL (DATABASE_URL).
+"""The database of the service's own tables: one SQLAlchemy engine over SQLite or PostgreSQL.
 
-For the service's own tables (usage ledger, conversation registry); LangGraph's
-checkpointer manages its own connections. Statements use `?` placeholders; they are
-rewritten to psycopg's `%s` for PostgreSQL. Calls block: async callers use a thread.
+The same statements run on both (SQLAlchemy Core compiles them for each dialect; upserts
+use the dialect's own `INSERT ... ON CONFLICT`). Each statement commits by itself, as the
+stores need no transaction longer than one statement. SQLite (the default) runs in WAL
+mode, so the CLI and other processes read while the service writes; PostgreSQL
+(DATABASE_URL) is shared by every replica. Calls block: async callers use a thread.
+
+A store asks for its tables with `require(branch)`: a new, empty database gets them at
+once (there is nothing to migrate); a database made by an older version is refused until
+`chatbot db upgrade` has migrated it (app/ledgers/schema.py).
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import Engine, Executable, Row, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+
+from app.ledgers import schema
 from app.settings import ConfigurationError
+
+
+def sqlalchemy_url(url: str) -> str:
+    """DATABASE_URL as SQLAlchemy names it: psycopg 3 for PostgreSQL."""
+    if url.startswith("sqlite:///"):
+        return url
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    raise ConfigurationError("DATABASE_URL must start with sqlite:/// or postgresql://")
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    connection.execute("PRAGMA journal_mode=WAL")
+    # In WAL mode NORMAL survives any process crash; only a power cut can lose the last
+    # commits. It keeps an fsync out of every turn's registry write.
+    connection.execute("PRAGMA synchronous=NORMAL")
+    connection.execute("PRAGMA busy_timeout=5000")
+
+
+def build_engine(url: str) -> Engine:
+    target = sqlalchemy_url(url)
+    if target.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(target, connect_args={"check_same_thread": False}, pool_size=4,
+                               isolation_level="AUTOCOMMIT")
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    # No prepared statements (poolers), and a check on checkout (dropped connections).
+    return create_engine(target, pool_size=4, max_overflow=2, pool_pre_ping=True, isolation_level="AUTOCOMMIT",
+                         connect_args={"prepare_threshold": None})
 
 
 class Database:
     def __init__(self, url: str):
         self.url = url
-        self._lock = threading.Lock()
-        self._sqlite: sqlite3.Connection | None = None
-        self._pool = None
-        if url.startswith("sqlite:///"):
-            path = Path(url.removeprefix("sqlite:///"))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._sqlite = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._sqlite.execute("PRAGMA journal_mode=WAL")
-            # In WAL mode NORMAL survives any process crash; only a power cut can lose the
-            # last commits. It keeps an fsync out of every turn's registry write.
-            self._sqlite.execute("PRAGMA synchronous=NORMAL")
-            self._sqlite.execute("PRAGMA busy_timeout=5000")
-        elif url.startswith(("postgresql://", "postgres://")):
-            from psycopg_pool import ConnectionPool
-
-            self._pool = ConnectionPool(url, min_size=1, max_size=4, open=True,
-                                        kwargs={"autocommit": True, "prepare_threshold": None},
-                                        check=ConnectionPool.check_connection)
-        else:
-            raise ConfigurationError("DATABASE_URL must start with sqlite:/// or postgresql://")
+        self.engine = build_engine(url)
+        self._current: set[str] = set()  # schema branches found current
 
     @property
     def backend(self) -> str:
-        return "postgresql" if self._pool is not None else "sqlite"
+        return self.engine.dialect.name
 
-    def execute(self, sql: str, params: tuple = ()) -> list[tuple]:
-        """Run one statement (autocommit); returns its rows, if any."""
-        if self._pool is not None:
-            with self._pool.connection() as conn:
-                cursor = conn.execute(sql.replace("?", "%s"), params)
-                return cursor.fetchall() if cursor.description else []
-        with self._lock:
-            return self._sqlite.execute(sql, params).fetchall()
+    def require(self, branch: str) -> None:
+        """The tables of `branch` exist at the code's revision (created in a new database), or
+        `SchemaBehind` says to run `chatbot db upgrade`."""
+        if branch not in self._current:
+            schema.ensure_current(self, branch)
+            self._current.add(branch)
 
-    def add_column(self, table: str, column: str, definition: str) -> None:
-        """Add a column a table made by an older version lacks (a no-op when it is there)."""
-        if self._pool is not None:
-            self.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {definition}")
-        elif column not in {row[1] for row in self.execute(f"PRAGMA table_info({table})")}:
-            try:
-                self.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
-            except sqlite3.OperationalError as exc:  # another process added it first
-                if "duplicate column" not in str(exc):
-                    raise
+    def execute(self, statement: Executable, parameters: Sequence[dict[str, Any]] | dict[str, Any] | None = None
+                ) -> list[Row]:
+        """Run one statement (it commits by itself); its rows, if it returns any."""
+        with self.engine.connect() as connection:
+            result = connection.execute(statement, parameters)
+            return list(result) if result.returns_rows else []
+
+    def insert(self, table: Table) -> Any:
+        """INSERT for this database's dialect, with `on_conflict_do_nothing/do_update`."""
+        return (postgresql.insert if self.backend == "postgresql" else sqlite.insert)(table)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
-        elif self._sqlite is not None:
-            self._sqlite.close()
+        self.engine.dispose()
+
+
+def owned(source: Database | str) -> tuple[Database, bool]:
+    """A store's database: the one it is given (shared), or one it opens and closes itself."""
+    return (source, False) if isinstance(source, Database) else (Database(source), True)

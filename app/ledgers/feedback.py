@@ -14,70 +14,60 @@ import json
 import time
 from typing import Any
 
-from app.ledgers.database import Database
-from app.safety.guardrails import redact
+from sqlalchemy import case, func, select
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS feedback (
-    conversation_id TEXT NOT NULL,
-    message_id TEXT NOT NULL,
-    owner TEXT NOT NULL,
-    rating INTEGER NOT NULL,
-    comment TEXT,
-    question TEXT NOT NULL,
-    answer TEXT NOT NULL,
-    cited TEXT NOT NULL,
-    created_at DOUBLE PRECISION NOT NULL,
-    PRIMARY KEY (message_id, owner)
-)
-"""
-_COLUMNS = "conversation_id, message_id, owner, rating, comment, question, answer, cited, created_at"
+from app.ledgers.database import Database, owned
+from app.ledgers.tables import feedback
+from app.safety.pii import redact
+
+_COLUMNS = ("conversation_id", "message_id", "owner", "rating", "comment", "question", "answer", "cited",
+            "created_at")
 
 
 class FeedbackStore:
-    def __init__(self, url: str):
-        self._db = Database(url)
-        self._db.execute(SCHEMA)
-        self._db.execute("CREATE INDEX IF NOT EXISTS feedback_created ON feedback (created_at)")
-        self._db.execute("CREATE INDEX IF NOT EXISTS feedback_conversation ON feedback (conversation_id)")
+    def __init__(self, db: Database | str):
+        self._db, self._owns_db = owned(db)
+        self._db.require("ledgers")
 
     def record(self, *, conversation_id: str, message_id: str, owner: str, rating: int, comment: str | None,
                question: str, answer: str, cited: list[str], at: float | None = None) -> dict[str, Any]:
         if comment:  # personal data in a comment is masked like a message's
             comment, _ = redact(comment)
-        row = (conversation_id, message_id, owner, rating, comment, question, answer, json.dumps(cited),
-               at or time.time())
-        # An upsert both SQLite and PostgreSQL accept: the newer rating replaces the older.
-        self._db.execute(
-            f"INSERT INTO feedback ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (message_id, owner) DO UPDATE SET rating = excluded.rating, "
-            "comment = excluded.comment, created_at = excluded.created_at", row)
-        return _row(row)
+        row = dict(zip(_COLUMNS, (conversation_id, message_id, owner, rating, comment, question, answer,
+                                  json.dumps(cited), at or time.time())))
+        insert = self._db.insert(feedback).values(**row)
+        # The newer rating replaces the older one of the same answer and owner.
+        self._db.execute(insert.on_conflict_do_update(
+            index_elements=["message_id", "owner"],
+            set_={"rating": insert.excluded.rating, "comment": insert.excluded.comment,
+                  "created_at": insert.excluded.created_at}))
+        return _row(tuple(row.values()))
 
     def list(self, since: float = 0.0, rating: int | None = None) -> list[dict[str, Any]]:
         """The ratings that still have their text (not those of deleted conversations)."""
-        where, params = "created_at >= ? AND question <> ''", [since]
+        f = feedback.c
+        query = select(*(f[c] for c in _COLUMNS)).where(f.created_at >= since, f.question != "")
         if rating is not None:
-            where += " AND rating = ?"
-            params.append(rating)
-        rows = self._db.execute(f"SELECT {_COLUMNS} FROM feedback WHERE {where} ORDER BY created_at", tuple(params))
-        return [_row(r) for r in rows]
+            query = query.where(f.rating == rating)
+        return [_row(r) for r in self._db.execute(query.order_by(f.created_at))]
 
     def summary(self, since: float = 0.0, until: float = float("inf")) -> dict[str, Any]:
+        f = feedback.c
         [(total, helpful)] = self._db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN rating > 0 THEN 1 ELSE 0 END), 0) FROM feedback "
-            "WHERE created_at >= ? AND created_at < ?", (since, min(until, 1e18)))
+            select(func.count(), func.coalesce(func.sum(case((f.rating > 0, 1), else_=0)), 0))
+            .where(f.created_at >= since, f.created_at < min(until, 1e18)))
         return {"ratings": int(total), "helpful": int(helpful),
                 "helpful_share": round(int(helpful) / int(total), 3) if total else None}
 
     def forget_conversation(self, conversation_id: str) -> int:
         """Remove the conversation's text (question, answer, comment, citations); the ratings stay."""
         return len(self._db.execute(
-            "UPDATE feedback SET question = '', answer = '', comment = NULL, cited = '[]' "
-            "WHERE conversation_id = ? RETURNING message_id", (conversation_id,)))
+            feedback.update().where(feedback.c.conversation_id == conversation_id)
+            .values(question="", answer="", comment=None, cited="[]").returning(feedback.c.message_id)))
 
     def close(self) -> None:
-        self._db.close()
+        if self._owns_db:
+            self._db.close()
 
 
 def _row(row: tuple) -> dict[str, Any]:

@@ -15,7 +15,10 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from app.ledgers.database import Database
+from sqlalchemy import case, func, select
+
+from app.ledgers.database import Database, owned
+from app.ledgers.tables import llm_usage
 from app.settings import ConfigurationError, Settings
 
 log = logging.getLogger("chatbot.usage")
@@ -31,25 +34,6 @@ DEFAULT_PRICES_PER_1K: dict[str, tuple[float, float]] = {
     "gpt-3.5-turbo": (0.0005, 0.0015),
 }
 FREE_PROVIDERS = ("local", "extractive")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS llm_usage (
-    at DOUBLE PRECISION NOT NULL,
-    day TEXT NOT NULL,
-    conversation_id TEXT,
-    provider TEXT NOT NULL,
-    model TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    prompt_tokens INTEGER NOT NULL,
-    completion_tokens INTEGER NOT NULL,
-    latency_ms DOUBLE PRECISION NOT NULL,
-    cost_usd DOUBLE PRECISION NOT NULL,
-    estimated BOOLEAN NOT NULL
-)
-"""
-INDEX = "CREATE INDEX IF NOT EXISTS llm_usage_day ON llm_usage (day)"
-COLUMNS = ("at", "day", "conversation_id", "provider", "model", "outcome", "prompt_tokens",
-           "completion_tokens", "latency_ms", "cost_usd", "estimated")
 
 
 @dataclass(frozen=True)
@@ -79,19 +63,19 @@ def parse_prices(text: str) -> dict[str, tuple[float, float]]:
     return prices
 
 
+def _days(first_day: str, last_day: str) -> Any:
+    return llm_usage.c.day.between(first_day, last_day)
+
+
 class UsageLedger:
-    def __init__(self, url: str, prices: dict[str, tuple[float, float]] | None = None):
+    def __init__(self, db: Database | str, prices: dict[str, tuple[float, float]] | None = None):
         self.prices = prices or dict(DEFAULT_PRICES_PER_1K)
-        self._db = Database(url)
-        self._execute(SCHEMA)
-        self._execute(INDEX)
+        self._db, self._owns_db = owned(db)
+        self._db.require("ledgers")
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> UsageLedger:
-        return cls(settings.ledger_url, parse_prices(settings.llm_prices))
-
-    def _execute(self, sql: str, params: tuple = ()) -> list[tuple]:
-        return self._db.execute(sql, params)
+    def from_settings(cls, settings: Settings, db: Database | None = None) -> UsageLedger:
+        return cls(db or settings.ledger_url, parse_prices(settings.llm_prices))
 
     def cost(self, provider: str, model: str, prompt_tokens: int, completion_tokens: int) -> float:
         if provider in FREE_PROVIDERS:
@@ -103,9 +87,7 @@ class UsageLedger:
         at = time.time() if at is None else at
         day = dt.datetime.fromtimestamp(at, dt.UTC).date().isoformat()
         cost = self.cost(call.provider, call.model, call.prompt_tokens, call.completion_tokens)
-        row = {**asdict(call), "at": at, "day": day, "cost_usd": cost}
-        self._execute(f"INSERT INTO llm_usage ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                      tuple(row[c] for c in COLUMNS))
+        self._db.execute(llm_usage.insert().values(**asdict(call), at=at, day=day, cost_usd=cost))
 
     async def arecord(self, call: ModelCall) -> None:
         """Record without blocking the event loop; a ledger failure never fails an answer."""
@@ -116,52 +98,55 @@ class UsageLedger:
 
     def report(self, first_day: str, last_day: str) -> list[dict[str, Any]]:
         """Per day from `first_day` to `last_day` (YYYY-MM-DD, inclusive): tokens, cost, calls."""
-        rows = self._execute(
-            "SELECT day, sum(prompt_tokens), sum(completion_tokens), sum(cost_usd), count(*), "
-            "sum(CASE WHEN outcome = 'answered' THEN 0 ELSE 1 END) "
-            "FROM llm_usage WHERE day >= ? AND day <= ? GROUP BY day ORDER BY day",
-            (first_day, last_day),
-        )
+        u = llm_usage.c
+        rows = self._db.execute(
+            select(u.day, func.sum(u.prompt_tokens), func.sum(u.completion_tokens), func.sum(u.cost_usd),
+                   func.count(), func.sum(case((u.outcome == "answered", 0), else_=1)))
+            .where(_days(first_day, last_day)).group_by(u.day).order_by(u.day))
         return [{"date": d, "prompt_tokens": int(p or 0), "completion_tokens": int(c or 0),
                  "total_tokens": int((p or 0) + (c or 0)), "cost_usd": float(cost or 0.0), "calls": int(n),
                  "failed_calls": int(f or 0)} for d, p, c, cost, n, f in rows]
 
     def by_provider(self, first_day: str, last_day: str) -> list[dict[str, Any]]:
-        rows = self._execute(
-            "SELECT provider, model, count(*), sum(prompt_tokens + completion_tokens), sum(cost_usd) FROM llm_usage "
-            "WHERE day >= ? AND day <= ? GROUP BY provider, model ORDER BY provider, model",
-            (first_day, last_day),
-        )
+        u = llm_usage.c
+        rows = self._db.execute(
+            select(u.provider, u.model, func.count(), func.sum(u.prompt_tokens + u.completion_tokens),
+                   func.sum(u.cost_usd))
+            .where(_days(first_day, last_day)).group_by(u.provider, u.model).order_by(u.provider, u.model))
         return [{"provider": p, "model": m, "calls": int(n), "total_tokens": int(t or 0), "cost_usd": float(c or 0)}
                 for p, m, n, t, c in rows]
 
     def by_outcome(self, first_day: str, last_day: str) -> dict[str, dict[str, float]]:
         """Calls and cost per outcome: what retried or failed calls cost beside the answers."""
-        rows = self._execute("SELECT outcome, count(*), sum(cost_usd) FROM llm_usage WHERE day >= ? AND day <= ? "
-                             "GROUP BY outcome", (first_day, last_day))
+        u = llm_usage.c
+        rows = self._db.execute(select(u.outcome, func.count(), func.sum(u.cost_usd))
+                                .where(_days(first_day, last_day)).group_by(u.outcome))
         return {o: {"calls": int(n), "cost_usd": float(c or 0.0)} for o, n, c in rows}
 
     def top_conversations(self, first_day: str, last_day: str, limit: int = 5) -> list[dict[str, Any]]:
         """The conversations that cost the most (then used the most tokens) on those days."""
-        rows = self._execute(
-            "SELECT conversation_id, count(*), sum(prompt_tokens + completion_tokens), sum(cost_usd) FROM llm_usage "
-            "WHERE day >= ? AND day <= ? AND conversation_id IS NOT NULL GROUP BY conversation_id "
-            "ORDER BY sum(cost_usd) DESC, sum(prompt_tokens + completion_tokens) DESC LIMIT ?",
-            (first_day, last_day, limit))
+        u = llm_usage.c
+        tokens, cost = func.sum(u.prompt_tokens + u.completion_tokens), func.sum(u.cost_usd)
+        rows = self._db.execute(
+            select(u.conversation_id, func.count(), tokens, cost)
+            .where(_days(first_day, last_day), u.conversation_id.is_not(None)).group_by(u.conversation_id)
+            .order_by(cost.desc(), tokens.desc()).limit(limit))
         return [{"conversation_id": i, "calls": int(n), "total_tokens": int(t or 0), "cost_usd": float(c or 0.0)}
                 for i, n, t, c in rows]
 
     def conversations(self, first_day: str, last_day: str) -> int:
         """How many conversations had a model call on those days."""
-        [(n,)] = self._execute("SELECT count(DISTINCT conversation_id) FROM llm_usage WHERE day >= ? AND day <= ? "
-                               "AND conversation_id IS NOT NULL", (first_day, last_day))
+        u = llm_usage.c
+        [(n,)] = self._db.execute(select(func.count(u.conversation_id.distinct()))
+                                  .where(_days(first_day, last_day), u.conversation_id.is_not(None)))
         return int(n)
 
     def latencies(self, first_day: str, last_day: str) -> list[float]:
         """Latency (ms) of every answered call on those days (UTC)."""
-        rows = self._execute("SELECT latency_ms FROM llm_usage WHERE day >= ? AND day <= ? AND outcome = 'answered'",
-                             (first_day, last_day))
+        u = llm_usage.c
+        rows = self._db.execute(select(u.latency_ms).where(_days(first_day, last_day), u.outcome == "answered"))
         return [float(r[0]) for r in rows]
 
     def close(self) -> None:
-        self._db.close()
+        if self._owns_db:
+            self._db.close()

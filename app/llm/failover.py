@@ -19,7 +19,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -28,12 +28,12 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.language_models.chat_models import agenerate_from_stream
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
-from langchain_core.runnables.config import ensure_config
 from pydantic import ConfigDict
 
 from app.ledgers.usage import ModelCall
+from app.llm.tokens import estimate_tokens
 from app.observability import metrics
-from app.observability.timing import turn_timings
+from app.observability.timing import add_timing
 
 log = logging.getLogger("chatbot.llm")
 # Keys every provider sets on its last chunk; the failover model sets them once, for the
@@ -108,6 +108,20 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, httpx.TransportError | asyncio.TimeoutError | TimeoutError | ConnectionError)
 
 
+@dataclass
+class _Attempt:
+    """What one attempt of one provider has done so far."""
+
+    provider: str
+    position: int  # in the chain: 0 is the first choice
+    conversation_id: str | None  # the caller's, for the usage ledger
+    started: float = field(default_factory=time.perf_counter)
+    streamed: bool = False  # part of the answer went out
+    inner_degraded: bool = False  # the provider says its answer is degraded (extractive)
+    text_chunks: int = 0
+    reported: dict[str, int] = field(default_factory=lambda: {"input_tokens": 0, "output_tokens": 0})
+
+
 class FailoverChatModel(BaseChatModel):
     """Providers in order of preference, each retried on transient errors."""
 
@@ -118,7 +132,7 @@ class FailoverChatModel(BaseChatModel):
     sleep: Callable[[float], Any] = asyncio.sleep
     # Estimates usage when a provider reports none: ~4 characters a token; each streamed
     # delta of an OpenAI-compatible server is one token.
-    count_tokens: Callable[[str], int] = lambda text: len(text) // 4 + 1
+    count_tokens: Callable[[str], int] = estimate_tokens
     model_names: dict[str, str] = {}  # provider -> its model, for the usage ledger
     on_call: Callable[[ModelCall], Awaitable[None]] | None = None  # the usage ledger's recorder
 
@@ -144,104 +158,115 @@ class FailoverChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         failures: list[tuple[str, str]] = []  # (provider, what went wrong)
+        conversation_id = kwargs.pop("conversation_id", None)  # for the usage ledger; no provider's parameter
         for position, (name, model) in enumerate(self.providers):
             attempt = 0
             while True:
-                started = time.perf_counter()
-                streamed = False
+                state = _Attempt(name, position, conversation_id)
                 try:
-                    config = {"callbacks": _child_callbacks(run_manager), "tags": [NO_STREAM_TAG]}
-                    inner_degraded = False
-                    reported = {"input_tokens": 0, "output_tokens": 0}
-                    text_chunks = 0
-                    held: list[ChatGenerationChunk] = []  # chunks before the first token
-                    async for chunk in model.astream(messages, config=config, stop=stop, **kwargs):
-                        inner_degraded = inner_degraded or bool(chunk.response_metadata.get("degraded"))
-                        out = ChatGenerationChunk(message=_strip_own_metadata(chunk))
-                        for key in reported:
-                            reported[key] += (chunk.usage_metadata or {}).get(key, 0)
-                        text_chunks += bool(out.text)
-                        if not streamed and not out.text:
-                            held.append(out)  # dropped if this attempt fails before a token
-                            continue
-                        if not streamed:
-                            streamed = True
-                            for early in held:
-                                yield early
-                        if run_manager and out.text:
-                            await run_manager.on_llm_new_token(out.text, chunk=out)
-                        yield out
-                    if not streamed:
-                        for early in held:  # an answer with no text at all
-                            yield early
+                    async for chunk in self._stream_once(model, messages, state, stop, run_manager, **kwargs):
+                        yield chunk
                 except Exception as exc:
-                    elapsed = time.perf_counter() - started
-                    if streamed:
-                        metrics.LLM_REQUESTS.labels(name, "interrupted").inc()
-                        await self._record(name, "interrupted", elapsed, run_manager, completion=text_chunks)
-                        log.warning("provider %s failed mid-answer: %s", name, type(exc).__name__)
-                        raise AnswerInterrupted(name, exc) from exc
-                    if is_transient(exc) and attempt < self.policy.max_retries:
-                        delay = self.policy.delay(attempt, exc)
-                        metrics.LLM_REQUESTS.labels(name, "retried").inc()
-                        await self._record(name, "retried", elapsed, run_manager)
-                        log.warning("provider %s: %s after %.2f s; retry %d in %.2f s",
-                                    name, describe_error(exc), elapsed, attempt + 1, delay)
-                        await self.sleep(delay)
+                    if await self._retry_after_failure(exc, state, attempt, failures):
                         attempt += 1
                         continue
-                    metrics.LLM_REQUESTS.labels(name, "failed").inc()
-                    await self._record(name, "failed", elapsed, run_manager)
-                    log.warning("provider %s failed: %s; %s", name, describe_error(exc),
-                                "trying the next provider" if position + 1 < len(self.providers) else "none left")
-                    failures.append((name, describe_error(exc)))
                     break
-                metrics.LLM_REQUESTS.labels(name, "answered").inc()
-                estimate = None
-                prompt, completion = reported["input_tokens"], reported["output_tokens"]
-                if not completion:  # some OpenAI-compatible servers stream no usage
-                    prompt = sum(self.count_tokens(str(m.content)) for m in messages)
-                    completion = text_chunks
-                    estimate = {"input_tokens": prompt, "output_tokens": completion,
-                                "total_tokens": prompt + completion}
-                await self._record(name, "answered", time.perf_counter() - started, run_manager,
-                                   prompt, completion, estimate is not None)
-                yield ChatGenerationChunk(message=AIMessageChunk(
-                    content="",
-                    usage_metadata=estimate,
-                    response_metadata={
-                        "provider": name,
-                        "attempts": attempt + 1,
-                        "failed_providers": [failed for failed, _ in failures],
-                        # Not the first choice, or a provider that says so itself (extractive).
-                        "degraded": position > 0 or inner_degraded,
-                        "usage_estimated": estimate is not None,
-                    },
-                ))
+                yield await self._answered(messages, state, attempt, failures)
                 return
         raise AllProvidersFailed("; ".join(f"{n}: {why}" for n, why in failures) or "no providers configured")
 
-    async def _record(
-        self, provider: str, outcome: str, seconds: float, run_manager: AsyncCallbackManagerForLLMRun | None,
-        prompt: int = 0, completion: int = 0, estimated: bool = False,
-    ) -> None:
+    async def _stream_once(self, model: BaseChatModel, messages: list[BaseMessage], state: _Attempt,
+                           stop: list[str] | None, run_manager: AsyncCallbackManagerForLLMRun | None,
+                           **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+        """One attempt of one provider. Chunks before its first token are held back, so an
+        attempt that fails before any text is replaced without the client seeing it."""
+        config = {"callbacks": _child_callbacks(run_manager), "tags": [NO_STREAM_TAG]}
+        held: list[ChatGenerationChunk] = []
+        async for chunk in model.astream(messages, config=config, stop=stop, **kwargs):
+            state.inner_degraded = state.inner_degraded or bool(chunk.response_metadata.get("degraded"))
+            out = ChatGenerationChunk(message=_strip_own_metadata(chunk))
+            for key in state.reported:
+                state.reported[key] += (chunk.usage_metadata or {}).get(key, 0)
+            state.text_chunks += bool(out.text)
+            if not state.streamed and not out.text:
+                held.append(out)  # dropped if this attempt fails before a token
+                continue
+            if not state.streamed:
+                state.streamed = True
+                for early in held:
+                    yield early
+            if run_manager and out.text:
+                await run_manager.on_llm_new_token(out.text, chunk=out)
+            yield out
+        if not state.streamed:
+            for early in held:  # an answer with no text at all
+                yield early
+
+    async def _retry_after_failure(self, exc: Exception, state: _Attempt, attempt: int,
+                                   failures: list[tuple[str, str]]) -> bool:
+        """After a failed attempt: whether to retry the same provider (after its delay).
+        A failure after part of the answer was streamed raises `AnswerInterrupted`."""
+        name, elapsed = state.provider, time.perf_counter() - state.started
+        if state.streamed:
+            metrics.LLM_REQUESTS.labels(name, "interrupted").inc()
+            await self._record(state, "interrupted", elapsed, completion=state.text_chunks)
+            log.warning("provider %s failed mid-answer: %s", name, type(exc).__name__)
+            raise AnswerInterrupted(name, exc) from exc
+        if is_transient(exc) and attempt < self.policy.max_retries:
+            delay = self.policy.delay(attempt, exc)
+            metrics.LLM_REQUESTS.labels(name, "retried").inc()
+            await self._record(state, "retried", elapsed)
+            log.warning("provider %s: %s after %.2f s; retry %d in %.2f s",
+                        name, describe_error(exc), elapsed, attempt + 1, delay)
+            await self.sleep(delay)
+            return True
+        metrics.LLM_REQUESTS.labels(name, "failed").inc()
+        await self._record(state, "failed", elapsed)
+        log.warning("provider %s failed: %s; %s", name, describe_error(exc),
+                    "trying the next provider" if state.position + 1 < len(self.providers) else "none left")
+        failures.append((name, describe_error(exc)))
+        return False
+
+    async def _answered(self, messages: list[BaseMessage], state: _Attempt, attempt: int,
+                        failures: list[tuple[str, str]]) -> ChatGenerationChunk:
+        """The last chunk of an answer: who wrote it, after what, and its usage."""
+        name = state.provider
+        metrics.LLM_REQUESTS.labels(name, "answered").inc()
+        estimate = None
+        prompt, completion = state.reported["input_tokens"], state.reported["output_tokens"]
+        if not completion:  # some OpenAI-compatible servers stream no usage
+            prompt = sum(self.count_tokens(str(m.content)) for m in messages)
+            completion = state.text_chunks
+            estimate = {"input_tokens": prompt, "output_tokens": completion, "total_tokens": prompt + completion}
+        await self._record(state, "answered", time.perf_counter() - state.started, prompt, completion,
+                           estimate is not None)
+        return ChatGenerationChunk(message=AIMessageChunk(
+            content="",
+            usage_metadata=estimate,
+            response_metadata={
+                "provider": name,
+                "attempts": attempt + 1,
+                "failed_providers": [failed for failed, _ in failures],
+                # Not the first choice, or a provider that says so itself (extractive).
+                "degraded": state.position > 0 or state.inner_degraded,
+                "usage_estimated": estimate is not None,
+            },
+        ))
+
+    async def _record(self, state: _Attempt, outcome: str, seconds: float, prompt: int = 0, completion: int = 0,
+                      estimated: bool = False) -> None:
+        provider = state.provider
         if outcome == "answered":
             metrics.LLM_LATENCY.labels(provider).observe(seconds)
             metrics.LLM_TOKENS.labels(provider, "prompt").inc(prompt)
             metrics.LLM_TOKENS.labels(provider, "completion").inc(completion)
-            if (collected := turn_timings.get()) is not None:
-                collected["llm_generation"] = collected.get("llm_generation", 0.0) + seconds
+            add_timing("llm_generation", seconds)
         if self.on_call is None:
             return
-        # The conversation: from the run's metadata, or from the config LangGraph set for the
-        # node that called the model (the streaming path passes no run manager).
-        config = ensure_config()
-        metadata = {**config.get("metadata", {}), **((run_manager.metadata or {}) if run_manager else {})}
-        conversation = metadata.get("conversation_id") or config.get("configurable", {}).get("thread_id")
         await self.on_call(ModelCall(
             provider=provider, model=self.model_names.get(provider, provider), outcome=outcome,
             prompt_tokens=prompt, completion_tokens=completion, latency_ms=round(seconds * 1000, 1),
-            conversation_id=conversation, estimated=estimated,
+            conversation_id=state.conversation_id, estimated=estimated,
         ))
 
     async def _agenerate(

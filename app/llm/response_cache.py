@@ -65,6 +65,9 @@ class ResponseCache(Protocol):
     async def forget_conversation(self, conversation_id: str) -> int:
         """Drop the entries the conversation wrote; how many keys it had."""
 
+    async def aclose(self) -> None:
+        """Release the connection, if any."""
+
 
 class MemoryCache:
     """Per process, bounded, entries expire after `ttl` seconds."""
@@ -87,6 +90,9 @@ class MemoryCache:
         for key in keys:
             self._entries.pop(key, None)
         return len(keys)
+
+    async def aclose(self) -> None:
+        self._entries.clear()
 
 
 class RedisCache:

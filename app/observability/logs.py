@@ -66,7 +66,8 @@ def configure_logging(log_file: Path | None, level: str = "INFO") -> None:
         handler.addFilter(_Context())
         root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("uvicorn.access", "httpx", "httpx2", "httpcore"):  # our request lines replace the access log
+    # Our request lines replace the access log; a schema check is not news (`chatbot db` reports migrations).
+    for noisy in ("uvicorn.access", "httpx", "httpx2", "httpcore", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # `uvicorn app.main:app` gives its loggers handlers of their own, which would print
     # (unmasked, e.g. a WebSocket URL with ?api_key=) beside ours: route them through ours.

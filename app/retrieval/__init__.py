@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -86,19 +87,21 @@ def build_index_writer(settings: Settings, embeddings: Embeddings, index: str | 
     return primary
 
 
-def hybrid_retriever(settings: Settings, store: EmbeddedVectorStore, k: int | None = None) -> HybridRetriever:
-    """The embedded store's hybrid search as the settings tune it."""
+def hybrid_retriever(settings: Settings, store: EmbeddedVectorStore, k: int | None = None,
+                     pool: Executor | None = None) -> HybridRetriever:
+    """The embedded store's hybrid search as the settings tune it (BM25 on `pool`'s threads)."""
     return HybridRetriever(store=store, k=k or settings.retrieval_top_k, fetch_k=settings.retrieval_fetch_k,
                            rrf_k=settings.rrf_k, vector_weight=settings.vector_weight,
-                           bm25_weight=settings.bm25_weight)
+                           bm25_weight=settings.bm25_weight, pool=pool)
 
 
-def build_retriever(settings: Settings, store: Any, replica: EmbeddedVectorStore | None = None) -> BaseRetriever:
+def build_retriever(settings: Settings, store: Any, replica: EmbeddedVectorStore | None = None,
+                    pool: Executor | None = None) -> BaseRetriever:
     """The retriever over the primary store, falling back to `replica` when one is given."""
     k = settings.retrieval_top_k
     match settings.vector_store:
         case "embedded":
-            retriever: BaseRetriever = hybrid_retriever(settings, store)
+            retriever: BaseRetriever = hybrid_retriever(settings, store, pool=pool)
         case "opensearch":
             from app.retrieval.opensearch import OpenSearchRetriever
 
@@ -111,6 +114,6 @@ def build_retriever(settings: Settings, store: Any, replica: EmbeddedVectorStore
         return retriever
     return FallbackRetriever(
         primary=retriever,
-        replica=hybrid_retriever(settings, replica),
+        replica=hybrid_retriever(settings, replica, pool=pool),
         timeout_seconds=settings.vector_store_timeout,
     )

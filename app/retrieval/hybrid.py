@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -20,8 +20,6 @@ from pydantic import ConfigDict
 
 from app.retrieval.filters import SearchFilter
 from app.retrieval.store import EmbeddedVectorStore
-
-_LEXICAL_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bm25")
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int = 60,
@@ -38,7 +36,9 @@ class HybridRetriever(BaseRetriever):
     """Top-k chunks by RRF of vector and BM25 search over an `EmbeddedVectorStore`.
 
     Each returned document carries `score` (its cosine similarity to the question,
-    the relevance shown to users), `rrf_score`, and `search_ms` in its metadata.
+    the relevance shown to users), `rrf_score`, and `search_ms` in its metadata. With a
+    `pool` (the services' search threads), BM25 runs on another core while the vectors are
+    searched: tantivy and faiss both release the GIL.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -49,6 +49,7 @@ class HybridRetriever(BaseRetriever):
     rrf_k: int = 60
     vector_weight: float = 0.5
     bm25_weight: float = 0.5
+    pool: Executor | None = None
 
     def _get_relevant_documents(
         self,
@@ -66,10 +67,13 @@ class HybridRetriever(BaseRetriever):
         """The fused top k for a question whose embedding is already known."""
         started = time.perf_counter()
         where = SearchFilter.from_value(filter)
-        # BM25 runs on another core meanwhile: tantivy and faiss both release the GIL.
-        lexical = _LEXICAL_POOL.submit(self.store.lexical_search, query, self.fetch_k, where)
-        vector_hits = self.store.vector_search(query_vector, self.fetch_k, where)
-        lexical_hits = lexical.result()
+        if self.pool is not None:
+            lexical = self.pool.submit(self.store.lexical_search, query, self.fetch_k, where)
+            vector_hits = self.store.vector_search(query_vector, self.fetch_k, where)
+            lexical_hits = lexical.result()
+        else:
+            vector_hits = self.store.vector_search(query_vector, self.fetch_k, where)
+            lexical_hits = self.store.lexical_search(query, self.fetch_k, where)
         fused = reciprocal_rank_fusion(
             [[i for i, _ in vector_hits], [i for i, _ in lexical_hits]], k=self.rrf_k,
             weights=(self.vector_weight, self.bm25_weight),

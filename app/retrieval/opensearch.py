@@ -202,6 +202,9 @@ class OpenSearchStore:
         return self.client.snapshot.create(repository=repository, snapshot=name,
                                            body={"indices": indexes}, wait_for_completion=False)
 
+    def close(self) -> None:
+        self.client.close()
+
     def ping(self) -> dict[str, Any]:
         health = self.client.cluster.health(index=self.alias)
         if health["status"] == "red":

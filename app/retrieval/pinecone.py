@@ -105,6 +105,9 @@ class PineconeStore:
         return {"path": self.path, "documents": len(self.document_ids()), "chunks": self.count(),
                 "embedding_model": self.model_name}
 
+    def close(self) -> None:
+        """Nothing to release: the client's connections close with the process."""
+
     def ping(self) -> dict[str, Any]:
         return {"dimension": self.index.describe_index_stats().dimension}
 

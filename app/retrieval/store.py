@@ -140,6 +140,11 @@ class EmbeddedVectorStore(VectorSearch, LexicalSearch, VectorStore):
             "dimensions": int(self._meta("dimensions") or 0),
         }
 
+    def ping(self) -> dict[str, Any]:
+        """The health check: the file answers a query (no details beyond the counts)."""
+        self._db().execute("SELECT 1")
+        return {}
+
     def integrity(self) -> dict[str, Any]:
         """Counts and consistency checks for `chatbot verify`; `problems` lists what is wrong."""
         dims = int(self._meta("dimensions") or 0)

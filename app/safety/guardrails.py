@@ -5,9 +5,11 @@ Input (the `guard_input` node):
   role-play escapes ("you are now DAN", "developer mode"), fake system markup;
 - a content filter by category (`GUARDRAIL_BLOCK_CATEGORIES`): weapons, violence,
   self_harm, malware, illegal_drugs, hate, sexual_minors, illegal;
-- personal data and credentials in the message are masked before it is stored or sent.
+- personal data and credentials in the message are masked before it is stored or sent
+  (app/safety/pii.py).
 Retrieved passages that carry injected instructions are dropped before the model reads them.
-Output (the `guard_output` node): emails, phone numbers, card numbers and keys are redacted.
+Output (the `guard_output` node): emails, phone numbers, card numbers and keys are redacted
+(app/safety/pii.py).
 
 No library that runs offline classifies injection or harm (Presidio, LLM Guard and
 NeMo Guardrails load spaCy or Hugging Face models from the network), so two checks of
@@ -15,8 +17,7 @@ our own do: patterns for the phrasings attacks use, then `InputGuard`'s nearest 
 in the embedding space the router already computes (all-MiniLM-L6-v2): a message much
 closer to an attack example (`prompts/guardrails.yaml`) than to any harmless one is
 blocked. The patterns alone caught 10% of a held-out set of attacks; with the examples,
-see README (`python -m bench guardrails`). Phone numbers are found by Google's
-libphonenumber (`phonenumbers`), card numbers by their Luhn checksum.
+see README (`python -m bench guardrails`).
 """
 
 from __future__ import annotations
@@ -26,11 +27,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-import phonenumbers
 from langchain_core.embeddings import Embeddings
 
 import prompts
-from app.safety.secrets import SECRET_TOKEN
 
 CATEGORIES = ("weapons", "violence", "self_harm", "malware", "illegal_drugs", "hate", "sexual_minors", "illegal")
 
@@ -201,50 +200,3 @@ def carries_instructions(passage: str) -> bool:
     costs about 0.4 ms.
     """
     return any(pattern.search(passage) for pattern in INJECTION)
-
-
-# Personal data and credentials: masked in what users send and in what the model answers.
-_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
-_CARD = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
-# The key shapes are the logs' (app.safety.secrets); in prose, a named value needs 6+ characters.
-_SECRET = re.compile(
-    SECRET_TOKEN + r"|(?i:\b(?:api[_-]?key|secret|password|passwd|access[_-]?token)\s*[=:]\s*)[^\s,;]{6,}"
-)
-
-
-def _luhn(digits: str) -> bool:
-    total = 0
-    for n, digit in enumerate(reversed(digits)):
-        value = int(digit) * (2 if n % 2 else 1)
-        total += value - 9 if value > 9 else value
-    return total % 10 == 0
-
-
-def redact(text: str) -> tuple[str, list[str]]:
-    """The text with personal data and credentials replaced, and what kinds were found."""
-    found: list[str] = []
-
-    def replace(kind: str):
-        def sub(match: re.Match) -> str:
-            found.append(kind)
-            return f"[{kind}]"
-        return sub
-
-    text = _SECRET.sub(replace("SECRET"), text)
-    text = _EMAIL.sub(replace("EMAIL"), text)
-
-    def card(match: re.Match) -> str:
-        digits = re.sub(r"\D", "", match.group(0))
-        if 13 <= len(digits) <= 19 and _luhn(digits):
-            found.append("CARD")
-            return "[CARD]"
-        return match.group(0)
-
-    text = _CARD.sub(card, text)
-    # Phone numbers as libphonenumber reads them (international, or US/UK-style national).
-    for region in ("US", "GB"):
-        matches = list(phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID))
-        for match in reversed(matches):
-            found.append("PHONE")
-            text = text[:match.start] + "[PHONE]" + text[match.end:]
-    return text, found

@@ -35,6 +35,8 @@ SECRET_NAME_WORDS = (
     r"|credentials?|authorization|cookie)"
 )
 SECRET_NAME = re.compile(rf"(?i:{SECRET_NAME_WORDS})$")
+# In prose (messages, answers), the names that announce a secret value: `password: ...`.
+PROSE_SECRET_NAMES = r"api[_ -]?key|secret|password|passwd|access[_ -]?token"
 _QUOTED = r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'"
 # An authorization value keeps its scheme word with the secret (`Basic dXNl...`).
 _BARE = r"(?:(?i:basic|bearer|digest|token)\s+)?[^\s,;&'\"<>(){}\[\]]+"

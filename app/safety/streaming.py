@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import re
 
-from app.safety.guardrails import redact
+from app.safety.pii import redact
+from app.safety.secrets import PROSE_SECRET_NAMES
 
 _LAST_SPACE = re.compile(r"\s(?=\S*$)")
 # What the text before the cut may end with and a later token could still turn into a mask.
 _MAY_CONTINUE = re.compile(
     r"(?:[\d(+][\d()+\-./ ]*"  # a number: a card or a phone number may go on after the space
-    r"|(?i:\b(?:api[_ -]?key|secret|password|passwd|access[_ -]?token)\b[\s=:]*)"  # a value may follow
+    rf"|(?i:\b(?:{PROSE_SECRET_NAMES})\b[\s=:]*)"  # a value may follow
     r"|-----BEGIN[^\n]*)$"  # a PEM header
 )
 

@@ -5,10 +5,11 @@ from contextlib import contextmanager
 from urllib.parse import urljoin
 
 import pytest
-from fastapi import Request, WebSocket
 from fastapi.testclient import TestClient
+from starlette.requests import HTTPConnection
 
-from app.gateway.dependencies import get_owner, get_ws_owner
+from app.access.keys import LOCAL_PRINCIPAL, Principal
+from app.gateway.dependencies import chat_caller
 from app.gateway.factory import create_app
 from app.settings import load_settings
 
@@ -67,12 +68,9 @@ def extractive_client(data_dir_copy):
 BOB = {"x-test-owner": "bob"}  # the second owner's header; without it the caller is alice
 
 
-def header_owner(request: Request) -> str:
-    return request.headers.get("x-test-owner", "alice")
-
-
-def header_owner_ws(websocket: WebSocket) -> str:
-    return websocket.headers.get("x-test-owner", "alice")
+def header_caller(connection: HTTPConnection) -> Principal:
+    """The caller a test header names (the local owner's scopes: local-only mode)."""
+    return Principal(connection.headers.get("x-test-owner", "alice"), LOCAL_PRINCIPAL.scopes)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -83,6 +81,5 @@ def owners_client(request, data_dir_copy):
     if request.param == "postgresql":
         overrides["database_url"] = request.getfixturevalue("postgres_url")
     with running_app(data_dir_copy, **overrides) as client:
-        client.app.dependency_overrides[get_owner] = header_owner
-        client.app.dependency_overrides[get_ws_owner] = header_owner_ws
+        client.app.dependency_overrides[chat_caller] = header_caller
         yield client

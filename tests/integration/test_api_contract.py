@@ -66,7 +66,7 @@ def test_health_reports_each_component(extractive_client):
 
 
 def test_health_is_503_when_a_component_is_down(extractive_client):
-    services = extractive_client.app.state.services
+    services = extractive_client.app.state.chatbot.services
     services.store.close()  # the index's database goes away under the running service
     response = extractive_client.get("/health")
     assert response.status_code == 503
@@ -107,7 +107,7 @@ def test_websocket_reports_bad_frames_and_stays_open(extractive_client):
 
 def conversation_messages(client, conversation_id):
     """The checkpointed messages, read on the app's own event loop."""
-    graph = client.app.state.services.graph
+    graph = client.app.state.chatbot.graph
     snapshot = client.portal.call(graph.aget_state, {"configurable": {"thread_id": conversation_id}})
     return [m.content for m in snapshot.values.get("messages", [])]
 
@@ -138,16 +138,17 @@ def test_concurrent_turns_of_one_conversation_are_serialized(data_dir_copy, memo
     """Both turns land in the history, each after the other, none lost or interleaved."""
     import asyncio
 
-    from app.chat.turn import Turn, run_turn
+    from app.access.keys import LOCAL_PRINCIPAL
+    from app.chat.turn import Turn
 
     conversation = f"race-{uuid.uuid4().hex[:8]}"
     with running_app(data_dir_copy, llm_provider="extractive", **memory) as client:
-        graph = client.app.state.services.graph
+        chat = client.app.state.chatbot.chat
 
         async def two_turns():
             await asyncio.gather(
-                run_turn(graph, Turn(conversation, "What is the RPO for conversations?")),
-                run_turn(graph, Turn(conversation, "How long are conversations kept?")),
+                chat.run(Turn.ask(LOCAL_PRINCIPAL, "What is the RPO for conversations?", conversation)),
+                chat.run(Turn.ask(LOCAL_PRINCIPAL, "How long are conversations kept?", conversation)),
             )
 
         client.portal.call(two_turns)
@@ -160,7 +161,7 @@ def test_the_running_service_follows_an_alias_swap(extractive_client):
     """A rebuilt index goes live for a running service the moment its alias is swapped."""
     from app.retrieval import EmbeddedVectorStore, IndexCatalog
 
-    services = extractive_client.app.state.services
+    services = extractive_client.app.state.chatbot.services
     catalog = IndexCatalog(services.settings.index_dir)
     fresh = EmbeddedVectorStore(catalog.path("knowledge-base-v2"), services.embeddings)
     fresh.add_texts(["Zebra releases ship on Thursdays after the change board meets."],

@@ -14,7 +14,7 @@ from langsmith import testing
 
 from app.llm import passages_read
 from app.retrieval import hybrid_retriever
-from app.services import build_dependencies
+from app.services import build_components
 from app.settings import load_settings
 from evals.answers import LexicalGrader, answer_evaluator
 from evals.dataset import load_dataset
@@ -43,9 +43,9 @@ def test_sample_set_retrieval_stays_above_the_floors(kb_store, kb_data_dir):
 def test_extractive_answers_keep_to_their_passages_and_cite_right(data_dir_copy):
     # A copy: the graph's usage ledger writes beside the index.
     settings = load_settings(data_dir=data_dir_copy, llm_provider="extractive")
-    parts: dict = {}
-    target = graph_target(compile_graph(build_dependencies(settings, parts=parts)))
-    evaluate = answer_evaluator(LexicalGrader(parts["embeddings"].embed_documents))
+    components = build_components(settings)
+    target = graph_target(compile_graph(components))
+    evaluate = answer_evaluator(LexicalGrader(components.embeddings.embed_documents))
     items = load_dataset("sample_kb")[::6]  # 12 questions, one or two per document
     testing.log_inputs({"questions": [i.question for i in items]})
 

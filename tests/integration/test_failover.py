@@ -121,7 +121,7 @@ def test_a_stream_that_breaks_mid_answer_is_restarted_not_spliced(peers, service
         before = "".join(data["text"] for name, data in events[:restart] if name == "token")
         after = "".join(data["text"] for name, data in events[restart:] if name == "token")
         final = events[-1][1]
-        graph = client.app.state.services.graph
+        graph = client.app.state.chatbot.graph
         history = client.portal.call(graph.aget_state, {"configurable": {"thread_id": "c" * 32}})
     streamed_before_the_break = "".join(w + " " for w in primary.answer.split(" ")[:16])
     # What the client had shown, and must now discard: the first words, never the held tail.
@@ -166,6 +166,7 @@ def test_a_router_that_cannot_reach_the_model_routes_by_embeddings(peers, servic
 
 
 def test_every_call_attempt_is_in_the_usage_ledger_and_the_report(peers, service, data_dir_copy, monkeypatch):
+    from sqlalchemy import text
     from typer.testing import CliRunner
 
     from app.cli import cli
@@ -174,9 +175,9 @@ def test_every_call_attempt_is_in_the_usage_ledger_and_the_report(peers, service
     primary.plan = ["429"]
     with service() as client:
         body = client.post("/chat", json={**QUESTION, "conversation_id": "ledger-1"}).json()
-        rows = client.app.state.services.usage._execute(
+        rows = client.app.state.chatbot.services.ledger_db.execute(text(
             "SELECT provider, model, outcome, prompt_tokens, completion_tokens, conversation_id, estimated "
-            "FROM llm_usage ORDER BY at")
+            "FROM llm_usage ORDER BY at"))
     # The router's call to the model is not recorded (it goes around the failover chain).
     assert [(r[0], r[1], r[2]) for r in rows] == [("openai", "peer-model", "retried"), ("openai", "peer-model", "answered")]
     answered = rows[-1]

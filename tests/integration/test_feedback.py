@@ -41,7 +41,7 @@ def test_a_rating_is_stored_with_the_question_answer_and_citations(client):
     # Rating again replaces the rating: one per answer and owner.
     again = client.post("/feedback", json={**body, "rating": 1, "comment": None})
     assert again.status_code == 201 and again.json()["rating"] == 1
-    rows = [r for r in client.app.state.services.feedback.list() if r["conversation_id"] == answer["conversation_id"]]
+    rows = [r for r in client.app.state.chatbot.services.feedback.list() if r["conversation_id"] == answer["conversation_id"]]
     assert [(r["message_id"], r["rating"], r["comment"]) for r in rows] == [(answer["message_id"], 1, None)]
 
 
@@ -61,18 +61,18 @@ def test_feedback_on_what_is_not_yours_or_not_there_is_refused(client):
     question_id = next(m["id"] for m in client.get(f"/conversations/{answer['conversation_id']}").json()["messages"]
                        if m["role"] == "user")
     assert client.post("/feedback", json={**body, "message_id": question_id}).status_code == 404
-    stored = client.app.state.services.feedback.list()
+    stored = client.app.state.chatbot.services.feedback.list()
     assert not [r for r in stored if r["conversation_id"] == answer["conversation_id"]]
 
 
 def test_export_feedback_writes_a_dataset_of_the_ratings(client, tmp_path, monkeypatch):
-    earlier = client.app.state.services.feedback.list()  # PostgreSQL's database is the session's
+    earlier = client.app.state.chatbot.services.feedback.list()  # PostgreSQL's database is the session's
     helpful, unhelpful = _ask(client), _ask(client)
     for answer, rating in ((helpful, 1), (unhelpful, -1)):
         client.post("/feedback", json={"conversation_id": answer["conversation_id"],
                                        "message_id": answer["message_id"], "rating": rating})
-    monkeypatch.setenv("DATA_DIR", str(client.app.state.services.settings.data_dir))
-    if database_url := client.app.state.services.settings.database_url:
+    monkeypatch.setenv("DATA_DIR", str(client.app.state.chatbot.services.settings.data_dir))
+    if database_url := client.app.state.chatbot.services.settings.database_url:
         monkeypatch.setenv("DATABASE_URL", database_url)
     output = tmp_path / "feedback.jsonl"
     result = CliRunner().invoke(cli, ["eval", "export-feedback", "--output", str(output)])
@@ -91,10 +91,12 @@ def test_export_feedback_writes_a_dataset_of_the_ratings(client, tmp_path, monke
 
 
 def test_deleting_the_conversation_removes_the_feedback_text_and_keeps_the_rating(client):
+    from sqlalchemy import text
+
     from app.ledgers.database import Database
 
     answer = _ask(client)
-    store = client.app.state.services.feedback
+    store = client.app.state.chatbot.services.feedback
     assert client.post("/feedback", json={"conversation_id": answer["conversation_id"],
                                           "message_id": answer["message_id"], "rating": -1,
                                           "comment": "wrong figure"}).status_code == 201
@@ -102,10 +104,10 @@ def test_deleting_the_conversation_removes_the_feedback_text_and_keeps_the_ratin
     assert client.delete(f"/conversations/{answer['conversation_id']}").status_code == 204
     assert store.summary() == before  # the rating still counts
     assert answer["conversation_id"] not in {r["conversation_id"] for r in store.list()}  # nothing to export
-    db = Database(client.app.state.services.settings.ledger_url)
+    db = Database(client.app.state.chatbot.settings.ledger_url)
     try:
-        rows = db.execute("SELECT rating, question, answer, comment, cited FROM feedback WHERE conversation_id = ?",
-                          (answer["conversation_id"],))
+        rows = db.execute(text("SELECT rating, question, answer, comment, cited FROM feedback WHERE conversation_id = :id"),
+                          {"id": answer["conversation_id"]})
     finally:
         db.close()
     assert rows == [(-1, "", "", None, "[]")]

@@ -1,6 +1,7 @@
 """The real local model (Gemma 3 270M through llama.cpp) through the whole service."""
 
 import pytest
+from sqlalchemy import text
 
 import prompts
 from tests.integration.conftest import running_app, sse_events
@@ -45,7 +46,7 @@ def test_a_second_turn_sees_the_first(local_client):
     conversation = {"conversation_id": "local-memory"}
     local_client.post("/chat", json={"message": "What is the RPO for conversations?", **conversation})
     local_client.post("/chat", json={"message": "Thanks!", **conversation})
-    graph = local_client.app.state.services.graph
+    graph = local_client.app.state.chatbot.graph
     snapshot = local_client.portal.call(graph.aget_state, {"configurable": {"thread_id": "local-memory"}})
     contents = [m.content for m in snapshot.values["messages"]]
     assert contents[0] == "What is the RPO for conversations?" and contents[2] == "Thanks!"
@@ -62,7 +63,7 @@ def test_a_long_conversation_never_exceeds_the_models_window(kb_data_dir, tmp_pa
     data_dir = tmp_path / "data"
     shutil.copytree(kb_data_dir, data_dir)
     with running_app(data_dir, llm_provider="local", max_context_length=512, max_history_messages=100) as client:
-        graph = client.app.state.services.graph
+        graph = client.app.state.chatbot.graph
         config = {"configurable": {"thread_id": "long"}}
         history = []
         for n in range(40):
@@ -89,10 +90,10 @@ def test_history_summary_with_the_real_model_keeps_the_prompt_in_the_window(kb_d
                          "What is the maximum size of a Lambda container image?"):
             body = client.post("/chat", json={"message": question, **conversation}).json()
             assert body["provider"] == "local" and 0 < body["usage"]["input_tokens"] <= 512 - 160
-        services = client.app.state.services
-        state = client.portal.call(services.graph.aget_state, {"configurable": {"thread_id": "summarised"}}).values
-        calls = services.usage._execute("SELECT count(*) FROM llm_usage WHERE conversation_id = 'summarised' "
-                                        "AND outcome = 'answered'")[0][0]
+        services = client.app.state.chatbot.services
+        state = client.portal.call(client.app.state.chatbot.graph.aget_state, {"configurable": {"thread_id": "summarised"}}).values
+        calls = services.ledger_db.execute(text("SELECT count(*) FROM llm_usage WHERE conversation_id = "
+                                                "'summarised' AND outcome = 'answered'"))[0][0]
     # Two messages stay verbatim; the four before them went into the summary, two at a time.
     assert state["summarized"] == 4 and len(state["summary"]) > 20
     assert calls == 3 + 2  # three answers and two summaries, all in the usage ledger

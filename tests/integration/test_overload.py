@@ -17,9 +17,9 @@ def test_turns_past_the_queue_get_503_with_retry_after(data_dir_copy):
         gate = client.get("/health/ready").json()["model_gate"]
         stream = None
         if refused:  # the streaming endpoint refuses before the stream starts, with a status code
-            client.app.state.services.gate.waiting = 1  # as if one turn were waiting
+            client.app.state.chatbot.services.gate.waiting = 1  # as if one turn were waiting
             stream = client.post("/chat/stream", json={"message": "hello"})
-            client.app.state.services.gate.waiting = 0
+            client.app.state.chatbot.services.gate.waiting = 0
     assert len(answered) >= 2 and len(refused) >= 2 and len(answered) + len(refused) == 6
     for response in refused:
         assert response.json()["error"]["code"] == "overloaded"

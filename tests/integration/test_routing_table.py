@@ -2,10 +2,11 @@
 
 import json
 
-from app.services import build_dependencies
+from app.services import build_components
 from app.settings import load_settings
 from evals.dataset import load_routing_cases
 from evals.routing import evaluate_routing
+from graphs.context import ChatDependencies
 
 
 def test_the_routing_table_has_every_kind_of_message():
@@ -16,7 +17,8 @@ def test_the_routing_table_has_every_kind_of_message():
 
 
 async def test_messages_take_their_route_and_tool_calls_with_the_local_model(data_dir_copy):
-    deps = build_dependencies(load_settings(data_dir=data_dir_copy, llm_provider="local"))
+    deps = ChatDependencies.from_components(build_components(load_settings(data_dir=data_dir_copy,
+                                                                            llm_provider="local")))
     assert deps.tool_calling_model is None  # the local model cannot call tools: embeddings and extraction route
     report = await evaluate_routing(deps)
     print(json.dumps(report, indent=1))  # the accuracy, and what was missed (pytest -s shows it)

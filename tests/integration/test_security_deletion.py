@@ -9,6 +9,7 @@ import random
 import uuid
 
 import pytest
+from sqlalchemy import inspect, text
 from typer.testing import CliRunner
 
 from app.cli import cli
@@ -33,16 +34,11 @@ def served(request, data_dir_copy):
 
 
 def _tables(db: Database) -> list[str]:
-    if db.backend == "sqlite":
-        return [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-    return [r[0] for r in db.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")]
+    return inspect(db.engine).get_table_names()
 
 
 def _columns(db: Database, table: str) -> list[str]:
-    if db.backend == "sqlite":
-        return [r[1] for r in db.execute(f'PRAGMA table_info("{table}")')]
-    return [r[0] for r in db.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ?",
-                                     (table,))]
+    return [c["name"] for c in inspect(db.engine).get_columns(table)]
 
 
 def _holds(row: tuple, needle: str) -> bool:
@@ -56,13 +52,13 @@ def rows_with(url: str, needles: list[str], conversation_id: str | None = None) 
     found = []
     try:
         for table in _tables(db):
-            where, params = "", ()
+            where, params = "", {}
             if conversation_id is not None:
                 column = next((c for c in ("conversation_id", "thread_id") if c in _columns(db, table)), None)
                 if column is None:
                     continue
-                where, params = f" WHERE {column} = ?", (conversation_id,)
-            for row in db.execute(f'SELECT * FROM "{table}"{where}', params):
+                where, params = f" WHERE {column} = :id", {"id": conversation_id}
+            for row in db.execute(text(f'SELECT * FROM "{table}"{where}'), params or None):
                 if any(_holds(row, needle) for needle in needles):
                     found.append((table, row))
     finally:
@@ -70,10 +66,10 @@ def rows_with(url: str, needles: list[str], conversation_id: str | None = None) 
     return found
 
 
-def _count(url: str, sql: str, params: tuple) -> int:
+def _count(url: str, sql: str, params: dict) -> int:
     db = Database(url)
     try:
-        return int(db.execute(sql, params)[0][0])
+        return int(db.execute(text(sql), params)[0][0])
     finally:
         db.close()
 
@@ -104,7 +100,7 @@ def _converse(client, conversation: str, marker: str, peer: Peer | None = None) 
 
 def test_deleting_a_conversation_deletes_every_copy_of_its_text(served):
     client, peer = served
-    services = client.app.state.services
+    services = client.app.state.chatbot.services
     settings = services.settings
     conversation, marker = f"del-{uuid.uuid4().hex[:12]}", uuid.uuid4().hex
     texts = _converse(client, conversation, marker, peer)
@@ -112,8 +108,8 @@ def test_deleting_a_conversation_deletes_every_copy_of_its_text(served):
     unique = [texts["comment"], texts["expression"], texts["answer"]]
     ratings = services.feedback.summary()["ratings"]
     calls = {m["tool"]: m["calls"] for m in services.tool_calls.metrics(1)}
-    usage_sql = "SELECT count(*) FROM llm_usage WHERE conversation_id = ?"
-    usage = _count(settings.ledger_url, usage_sql, (conversation,))
+    usage_sql = "SELECT count(*) FROM llm_usage WHERE conversation_id = :id"
+    usage = _count(settings.ledger_url, usage_sql, {"id": conversation})
     assert usage > 0 and calls.get("calculate", 0) >= 1
     # The texts are there before, so their absence after means something.
     assert rows_with(settings.ledger_url, unique) and rows_with(settings.checkpoint_url, unique)
@@ -130,7 +126,7 @@ def test_deleting_a_conversation_deletes_every_copy_of_its_text(served):
     assert services.feedback.summary()["ratings"] == ratings
     assert conversation not in {r["conversation_id"] for r in services.feedback.list()}
     assert {m["tool"]: m["calls"] for m in services.tool_calls.metrics(1)} == calls
-    assert _count(settings.ledger_url, usage_sql, (conversation,)) == usage
+    assert _count(settings.ledger_url, usage_sql, {"id": conversation}) == usage
 
     # The answer it cached went with it; the next asker's answer is cached again.
     later = [client.post("/chat", json={"message": QUESTION, "conversation_id": f"del-{uuid.uuid4().hex[:12]}"})
@@ -143,8 +139,8 @@ def test_the_retention_cli_deletes_every_copy_too(data_dir_copy, monkeypatch):
     conversation, marker = f"old-{uuid.uuid4().hex[:12]}", uuid.uuid4().hex
     with running_app(data_dir_copy, llm_provider="extractive") as client:
         texts = _converse(client, conversation, marker)
-        settings = client.app.state.services.settings
-        ratings = client.app.state.services.feedback.summary()["ratings"]
+        settings = client.app.state.chatbot.services.settings
+        ratings = client.app.state.chatbot.services.feedback.summary()["ratings"]
 
     result = CliRunner().invoke(cli, ["conversations", "delete", "--status", "active", "--older-than", "0"])
     assert result.exit_code == 0 and result.output.startswith("deleted 1"), result.output
@@ -152,7 +148,7 @@ def test_the_retention_cli_deletes_every_copy_too(data_dir_copy, monkeypatch):
     for url in (settings.ledger_url, settings.checkpoint_url):
         assert rows_with(url, list(texts.values())) == []
     with running_app(data_dir_copy, llm_provider="extractive") as client:
-        assert client.app.state.services.feedback.summary()["ratings"] == ratings
+        assert client.app.state.chatbot.services.feedback.summary()["ratings"] == ratings
 
 
 def test_a_redis_cache_forgets_the_answers_a_conversation_wrote():

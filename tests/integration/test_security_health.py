@@ -59,7 +59,7 @@ def test_a_remote_caller_in_local_only_mode_gets_statuses_only(data_dir_copy):
 
 
 def test_a_down_component_is_still_503_for_anonymous_callers(client):
-    client.app.state.services.store.close()
+    client.app.state.chatbot.services.store.close()
     response = client.get("/health")
     assert_statuses_only(response, status="down", code=503)
     assert response.json()["components"]["vector_store"] == {"status": "down"}
@@ -76,7 +76,7 @@ def test_an_admin_key_gets_the_full_report(client, keys):
 
 
 def test_the_probes_run_once_for_quick_and_concurrent_calls(client, monkeypatch):
-    services = client.app.state.services
+    services = client.app.state.chatbot.services
     stats, calls, lock = services.store.stats, [], threading.Lock()
 
     def counted():

@@ -22,19 +22,17 @@ def keys(data_dir_copy):
     return create_keys(data_dir_copy, {"alice": ["chat"], "ops": ["admin"]})
 
 
-def deployments():
-    import tools.deploy
-
-    return tools.deploy._backend.deployments()
+def deployments(client):
+    return client.app.state.chatbot.services.tools.backends("deploy_model")["backend"].deployments()
 
 
 def test_a_chat_key_cannot_deploy_even_to_staging(data_dir_copy, keys):
     deploy = {"message": "Deploy churn-classifier to staging"}
     with running_app(data_dir_copy, llm_provider="extractive") as client:
         refused = client.post("/chat", json=deploy, headers=bearer(keys["alice"]))
-        after_refusal = deployments()
+        after_refusal = deployments(client)
         allowed = client.post("/chat", json=deploy, headers=bearer(keys["ops"]))
-        after_admin = deployments()
+        after_admin = deployments(client)
     assert refused.status_code == 200 and refused.json()["tool"]["outcome"] == "forbidden"
     assert "needs an API key with the 'admin' scope" in refused.json()["answer"]
     assert not [d for d in after_refusal if d["environment"] == "staging"]
@@ -52,11 +50,10 @@ class UnreachableBackend:
 
 
 def test_a_tool_error_reaches_the_client_as_its_kind_only(data_dir_copy, tmp_path, monkeypatch):
-    import tools.deploy
-
     log_file = tmp_path / "chatbot.log"
     with running_app(data_dir_copy, llm_provider="extractive", log_file=log_file) as client:
-        monkeypatch.setattr(tools.deploy, "_backend", UnreachableBackend())
+        backends = client.app.state.chatbot.services.tools.backends("deploy_model")
+        monkeypatch.setitem(backends, "backend", UnreachableBackend())
         response = client.post("/chat", json={"message": "Deploy churn-classifier to staging"})
     body = response.json()
     assert response.status_code == 200 and body["tool"]["outcome"] == "error"
@@ -115,7 +112,7 @@ def test_an_enabled_set_edited_to_point_outside_is_not_imported(data_dir_copy, t
     (data_dir_copy / "tools.json").write_text(json.dumps({"enabled": ["tools.calculator", str(planted), "os"]}))
     log_file = tmp_path / "chatbot.log"
     with running_app(data_dir_copy, llm_provider="extractive", log_file=log_file) as client:
-        started = client.app.state.services.dependencies.tools.names()
+        started = client.app.state.chatbot.dependencies.tools.names()
         reloaded = client.post("/admin/tools/reload")
     assert started == ["calculate"] and reloaded.json() == {"tools": ["calculate"]}
     assert not marker.exists()
@@ -128,12 +125,12 @@ def test_in_process_callers_act_with_their_own_scopes(data_dir_copy, monkeypatch
     """`chatbot ask` is an operator; a turn whose scopes are unknown runs no tool that changes things."""
     import asyncio
 
-    from app.chat.turn import Turn, run_turn
-    from app.services import open_services
+    from app.access.keys import Principal
+    from app.chatbot import Chatbot
 
     async def unknown_caller():
-        async with open_services(load_settings(data_dir=data_dir_copy, llm_provider="extractive")) as services:
-            return await run_turn(services.graph, Turn("unknown-caller", "Deploy churn-classifier to staging"))
+        async with Chatbot.open(load_settings(data_dir=data_dir_copy, llm_provider="extractive")) as bot:
+            return await bot.ask("Deploy churn-classifier to staging", principal=Principal("unknown-caller", frozenset()))
 
     assert asyncio.run(unknown_caller()).tool["outcome"] == "forbidden"
     monkeypatch.setenv("DATA_DIR", str(data_dir_copy))

@@ -23,9 +23,7 @@ def new_id() -> str:
 
 
 def deployments(client):
-    import tools.deploy
-
-    return tools.deploy._backend.deployments()
+    return client.app.state.chatbot.services.tools.backends("deploy_model")["backend"].deployments()
 
 
 def counter(client, outcome: str, tool: str = "deploy_model") -> float:
@@ -144,8 +142,8 @@ def test_tool_calls_are_logged_masked_and_counted(service, data_dir_copy, monkey
         ask(client, "Deploy churn-classifier to staging")
         ask(client, "Deploy no-such-model to staging")
         after = {kind: counter(client, kind) for kind in ("success", "error")}
-        services = client.app.state.services
-        outcome = client.portal.call(services.dependencies.tools.run, "query_knowledge_graph",
+        services = client.app.state.chatbot.services
+        outcome = client.portal.call(services.tools.run, "query_knowledge_graph",
                                      {"entity": "Redis", "api_key": "sk-live-secretsecret"})
     assert not outcome.ok and outcome.outcome == "invalid_arguments"
     assert {kind: after[kind] - before[kind] for kind in after} == {"success": 1, "error": 1}

@@ -173,7 +173,7 @@ def test_unreachable_primary_falls_back_to_the_replica(data_dir_copy, embeddings
         from app.retrieval import IndexCatalog
 
         # the replica is the session's indexed knowledge base under the test's index name
-        settings = client.app.state.services.settings
+        settings = client.app.state.chatbot.services.settings
         IndexCatalog(settings.index_dir).swap(settings.vector_store_index, "knowledge-base")
         body = client.post("/chat", json={"message": "What is the RPO for conversations?"}).json()
         assert body["degraded"] is True and body["sources"]

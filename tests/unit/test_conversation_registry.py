@@ -1,6 +1,8 @@
 """Which conversations the age-based operations select."""
 
 from app.conversations.registry import DAY, ConversationRegistry
+from app.ledgers import schema
+from app.ledgers.database import Database
 
 
 def test_archive_and_delete_select_by_the_last_turn(tmp_path):
@@ -42,6 +44,10 @@ def test_a_registry_from_before_owners_gains_the_column(tmp_path):
                    "created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL, "
                    "turns INTEGER NOT NULL DEFAULT 0)")
         db.execute("INSERT INTO conversations VALUES ('old', 'active', 1.0, 2.0, 3)")
+    # A database made before migrations is migrated by `chatbot db upgrade` (the service refuses it until then).
+    database = Database(f"sqlite:///{path}")
+    schema.upgrade(database, "conversations")
+    database.close()
     registry = ConversationRegistry(f"sqlite:///{path}")
     assert registry.get("old")["owner"] == "local" and registry.claim("old", "local") == "theirs"
     ConversationRegistry(f"sqlite:///{path}").close()  # opening again is a no-op

@@ -7,8 +7,13 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from pydantic import Field
 
-from app.chat.turn import Turn, stream_turn
+from app.access.keys import LOCAL_PRINCIPAL
+from app.chat.events import FinalEvent
+from app.chat.locks import LocalTurnLocks
+from app.chat.turn import Chat, Turn
+from app.conversations.registry import ConversationRegistry
 from app.llm.extractive import ExtractiveChatModel
+from app.llm.gate import LocalModelGate
 from graphs.budget import plan_turn
 from graphs.builder import build_graph
 from graphs.context import ChatDependencies
@@ -109,7 +114,7 @@ async def test_messages_leaving_the_window_are_summarised_once_in_order(retrieve
     assert history and not any("question 0" in h or "question 1" in h for h in history)
 
 
-async def test_the_summary_is_written_after_the_answer_reaches_the_client(retriever, router):
+async def test_the_summary_is_written_after_the_answer_reaches_the_client(retriever, router, tmp_path):
     gate = asyncio.Event()
     model = Summariser(replies=["Images may be up to 10 GB [1]."], gate=gate)
     graph = graph_for(model, retriever, router)
@@ -120,11 +125,14 @@ async def test_the_summary_is_written_after_the_answer_reaches_the_client(retrie
     gate.clear()  # the third turn's summary waits until the client has its answer
     events, summaries_at_final = [], None
 
+    chat = Chat(graph, registry=ConversationRegistry(f"sqlite:///{tmp_path / 'c.sqlite'}"),
+                gate=LocalModelGate(None, 8), locks=LocalTurnLocks(), max_message_chars=4000)
+
     async def consume():
         nonlocal summaries_at_final
-        async for event in stream_turn(graph, Turn("late", "Lambda question 2?")):
-            events.append(event.event)
-            if event.event == "final":
+        async for event in await chat.open(Turn.ask(LOCAL_PRINCIPAL, "Lambda question 2?", "late")):
+            events.append(event.name)
+            if isinstance(event, FinalEvent):
                 summaries_at_final = len(model.summary_prompts)
                 gate.set()
 

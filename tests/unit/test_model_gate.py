@@ -5,10 +5,10 @@ import time
 
 import pytest
 
-from app.llm.gate import ModelGate, Overloaded
+from app.llm.gate import LocalModelGate, Overloaded
 
 
-async def _turns(gate: ModelGate, count: int) -> tuple[list[float], list[int]]:
+async def _turns(gate: LocalModelGate, count: int) -> tuple[list[float], list[int]]:
     started = time.perf_counter()
     admitted, refused = [], []
 
@@ -24,14 +24,14 @@ async def _turns(gate: ModelGate, count: int) -> tuple[list[float], list[int]]:
 
 
 def test_turns_are_paced_at_the_rate():
-    admitted, refused = asyncio.run(_turns(ModelGate(rate=10, max_queue=100), 25))
+    admitted, refused = asyncio.run(_turns(LocalModelGate(rate=10, max_queue=100), 25))
     assert refused == [] and len(admitted) == 25
     # A burst of one second's worth (10), then one every 0.1 s.
     assert admitted[9] < 0.05 and 1.3 <= admitted[-1] < 2.0
 
 
 def test_turns_past_the_queue_are_refused_at_once_with_a_retry_hint():
-    gate = ModelGate(rate=2, max_queue=3)
+    gate = LocalModelGate(rate=2, max_queue=3)
     admitted, refused = asyncio.run(_turns(gate, 10))
     # Two pass at once (one second's worth), three wait, five are refused without waiting.
     assert len(admitted) == 5 and len(refused) == 5
@@ -40,14 +40,14 @@ def test_turns_past_the_queue_are_refused_at_once_with_a_retry_hint():
 
 
 def test_without_a_rate_nothing_waits_and_the_state_says_so():
-    gate = ModelGate(rate=None, max_queue=1)
+    gate = LocalModelGate(rate=None, max_queue=1)
     admitted, refused = asyncio.run(_turns(gate, 5))
     assert len(admitted) == 5 and refused == []
     assert gate.state()["rate_limit_per_second"] is None
 
 
-def test_check_refuses_while_the_queue_is_full():
-    gate = ModelGate(rate=1, max_queue=1)
+def test_admission_refuses_while_the_queue_is_full():
+    gate = LocalModelGate(rate=1, max_queue=1)
     gate.waiting = 1
     with pytest.raises(Overloaded):
-        gate.check()
+        gate.admit()

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from app.safety.guardrails import redact
+from app.safety.pii import redact
 from app.safety.streaming import RedactedStream
 
 SECRETS = [

@@ -69,7 +69,7 @@ def test_objects_are_masked_as_they_would_print():
 
 def test_the_tool_call_ledger_and_the_guardrails_use_the_same_patterns():
     from app.ledgers.tool_calls import mask_secrets
-    from app.safety.guardrails import redact
+    from app.safety.pii import redact
 
     # The ledger keeps its own placeholder.
     assert mask_secrets({"q": "use pcsk_4Abc12_DEFghiJKLmnoPQRstu", "dsn": "redis://:pw@cache"}) == {

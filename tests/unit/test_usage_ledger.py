@@ -4,6 +4,7 @@ import datetime as dt
 
 import pytest
 
+from app.ledgers.tables import llm_usage
 from app.ledgers.usage import ModelCall, UsageLedger, parse_prices
 from app.settings import ConfigurationError
 
@@ -18,7 +19,7 @@ def ledger(request, tmp_path):
     else:
         url = request.getfixturevalue("postgres_url")
     ledger = UsageLedger(url, parse_prices('{"house-model": [0.001, 0.002]}'))
-    ledger._execute("DELETE FROM llm_usage")  # the PostgreSQL database is shared by the test run
+    ledger._db.execute(llm_usage.delete())  # the PostgreSQL database is shared by the test run
     yield ledger
     ledger.close()
 

@@ -7,40 +7,31 @@ from __future__ import annotations
 
 import asyncio
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import PlainTextResponse
 
-from app.chat.turn import (
-    Turn,
-    approval_owner,
-    conversation_not_found,
-    nothing_to_approve_error,
-    overloaded_error,
-    pending_approval,
-    run_turn,
-    turn_lock,
-)
-from app.conversations.registry import delete_conversation, read_messages, to_markdown
-from app.errors import ApiError
-from app.gateway.dependencies import get_owner, get_services, principal_of, spend_tokens
+from app.chat.events import ChatResponse
+from app.chat.turn import Turn
+from app.conversations.deletion import delete_conversation
+from app.conversations.transcripts import read_messages, to_markdown
+from app.errors import ErrorCode, ServiceError
+from app.gateway.dependencies import ChatCaller, ChatDep, OwnerDep, ServicesDep, spend_tokens
+from app.gateway.openapi import errors
 from app.gateway.schemas import (
     CONVERSATION_ID_PATTERN,
     ApprovalRequest,
-    ChatResponse,
     ConversationDetail,
     ConversationList,
     ConversationStats,
 )
-from app.llm.gate import Overloaded
 from app.llm.response_cache import CacheUnavailable
 from app.services import Services
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
-ServicesDep = Annotated[Services, Depends(get_services)]
-OwnerDep = Annotated[str, Depends(get_owner)]
 ConversationId = Annotated[str, Path(pattern=CONVERSATION_ID_PATTERN)]
+NOT_FOUND = errors(404, 422)
 
 
 class ExportFormat(StrEnum):
@@ -48,14 +39,14 @@ class ExportFormat(StrEnum):
     markdown = "markdown"
 
 
-async def _owned(services: Services, conversation_id: str, owner: str) -> dict:
+async def _owned(services: Services, conversation_id: str, owner: str) -> dict[str, Any]:
     record = await asyncio.to_thread(services.conversations.get, conversation_id, owner)
     if record is None:
-        raise conversation_not_found(conversation_id)
+        raise ServiceError(ErrorCode.CONVERSATION_NOT_FOUND, conversation_id=conversation_id)
     return record
 
 
-@router.get("", response_model=ConversationList)
+@router.get("", response_model=ConversationList, responses=errors(422))
 async def list_conversations(
     services: ServicesDep,
     owner: OwnerDep,
@@ -72,7 +63,7 @@ async def conversation_stats(services: ServicesDep, owner: OwnerDep) -> Conversa
     return ConversationStats.model_validate(await asyncio.to_thread(services.conversations.stats, owner))
 
 
-@router.get("/{conversation_id}", response_model=ConversationDetail)
+@router.get("/{conversation_id}", response_model=ConversationDetail, responses=NOT_FOUND)
 async def get_conversation(conversation_id: ConversationId, services: ServicesDep,
                            owner: OwnerDep) -> ConversationDetail:
     record = await _owned(services, conversation_id, owner)
@@ -81,7 +72,7 @@ async def get_conversation(conversation_id: ConversationId, services: ServicesDe
 
 
 @router.get("/{conversation_id}/export", response_model=ConversationDetail,
-            responses={200: {"content": {"text/markdown": {}}}})
+            responses={200: {"content": {"text/markdown": {}}}, **NOT_FOUND})
 async def export_conversation(conversation_id: ConversationId, services: ServicesDep, owner: OwnerDep,
                               format: ExportFormat = ExportFormat.json) -> Response:
     """The whole conversation as a download: JSON or Markdown."""
@@ -95,46 +86,36 @@ async def export_conversation(conversation_id: ConversationId, services: Service
     return Response(body.model_dump_json(indent=2), media_type="application/json", headers=headers)
 
 
-@router.post("/{conversation_id}/archive", response_model=ConversationDetail)
+@router.post("/{conversation_id}/archive", response_model=ConversationDetail, responses=NOT_FOUND)
 async def archive_conversation(conversation_id: ConversationId, services: ServicesDep,
                                owner: OwnerDep) -> ConversationDetail:
     """Archive it (again is fine); its next turn makes it active again."""
     if not await asyncio.to_thread(services.conversations.archive_one, conversation_id, owner):
-        raise conversation_not_found(conversation_id)
+        raise ServiceError(ErrorCode.CONVERSATION_NOT_FOUND, conversation_id=conversation_id)
     return await get_conversation(conversation_id, services, owner)
 
 
-@router.delete("/{conversation_id}", status_code=204)
+@router.delete("/{conversation_id}", status_code=204, responses=errors(404, 422, 503))
 async def delete_owned_conversation(conversation_id: ConversationId, services: ServicesDep,
                                     owner: OwnerDep) -> Response:
     """Delete it with its checkpoints and every copy of its text, after any turn of it that is running here."""
-    async with turn_lock(conversation_id):
+    async with services.locks.hold(conversation_id):
         await _owned(services, conversation_id, owner)
         try:
             await delete_conversation(services.conversations, services.checkpointer, conversation_id,
                                       feedback=services.feedback, tool_calls=services.tool_calls,
-                                      cache=services.dependencies.response_cache)
+                                      cache=services.response_cache)
         except CacheUnavailable:
-            raise ApiError(503, "unavailable", "the response cache cannot be reached to purge the "
-                           "conversation's answers: nothing was deleted; try again") from None
+            raise ServiceError(ErrorCode.UNAVAILABLE, "the response cache cannot be reached to purge the "
+                               "conversation's answers: nothing was deleted; try again") from None
     return Response(status_code=204)
 
 
-@router.post("/{conversation_id}/approve", response_model=ChatResponse)
-async def approve_tool_call(conversation_id: ConversationId, decision: ApprovalRequest, http: Request,
-                            services: ServicesDep) -> ChatResponse:
-    """Approve or reject the tool call waiting in this conversation (admin scope); the turn then completes."""
-    principal = principal_of(http)
-    owner = await approval_owner(services.conversations, conversation_id, principal.owner, principal.may("admin"),
-                                 decision.approved)
-    if await pending_approval(services.graph, conversation_id) is None:
-        raise nothing_to_approve_error(conversation_id)
-    try:
-        if services.gate is not None:
-            services.gate.check()
-    except Overloaded as exc:
-        raise overloaded_error(exc) from None
-    turn = Turn(conversation_id, "", owner, decision.model_dump(), scopes=principal.scopes, caller=principal.owner)
-    response = await run_turn(services.graph, turn, services.gate, services.conversations)
-    await spend_tokens(services, http, response.usage.total_tokens)
+@router.post("/{conversation_id}/approve", response_model=ChatResponse, responses=errors(403, 404, 409, 422, 503))
+async def approve_tool_call(conversation_id: ConversationId, decision: ApprovalRequest, caller: ChatCaller,
+                            chat: ChatDep, services: ServicesDep) -> ChatResponse:
+    """Approve (admin scope) or reject (also its owner) the tool call waiting in this conversation; the turn
+    then completes."""
+    response = await chat.run(Turn.decide(caller, conversation_id, decision.approved, decision.comment))
+    await spend_tokens(services, caller, response.usage.total_tokens)
     return response

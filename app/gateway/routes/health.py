@@ -15,14 +15,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app.conversations.checkpointers import ping_checkpointer
-from app.gateway.dependencies import get_services
+from app.gateway.dependencies import ServicesDep
 from app.llm import ping_model
+from app.retrieval.backend import VectorStoreBackend
 from app.services import Services
 
 router = APIRouter(tags=["operations"])
@@ -40,10 +41,10 @@ async def _check(probe: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, An
     return {"status": status, "latency_ms": round((time.perf_counter() - started) * 1000, 2), **details}
 
 
-def _store_probe(store: Any, backend: str) -> Callable[[], Awaitable[dict[str, Any]]]:
+def _store_probe(store: VectorStoreBackend, backend: str) -> Callable[[], Awaitable[dict[str, Any]]]:
     async def probe() -> dict[str, Any]:
         def read() -> dict[str, Any]:
-            details = store.ping() if hasattr(store, "ping") else {}
+            details = store.ping()
             stats = store.stats()
             return {"backend": backend, "chunks": stats["chunks"], "documents": stats["documents"], **details}
 
@@ -71,13 +72,13 @@ async def component_report(services: Services) -> tuple[int, dict[str, Any]]:
     }
     if services.replica is not None:
         probes["vector_store_replica"] = _store_probe(services.replica, "embedded")
-    if services.keys is not None:
-        async def database() -> dict[str, Any]:  # API keys, ledgers, model registry
-            await asyncio.to_thread(services.keys.ping)
-            return {"backend": settings.ledger_url.split(":", 1)[0]}
 
-        probes["database"] = database
-    if settings.redis_url and services.rate_limits is not None:
+    async def database() -> dict[str, Any]:  # API keys, ledgers, model registry
+        await asyncio.to_thread(services.keys.ping)
+        return {"backend": settings.ledger_url.split(":", 1)[0]}
+
+    probes["database"] = database
+    if settings.redis_url:
         async def redis() -> dict[str, Any]:  # shared limits and response cache
             if not await services.rate_limits.ping():
                 raise ConnectionError("redis did not answer")
@@ -136,23 +137,22 @@ def _statuses_only(body: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/health")
-async def health(request: Request, services: Annotated[Services, Depends(get_services)]) -> JSONResponse:
+async def health(request: Request, services: ServicesDep) -> JSONResponse:
     code, body = await cached_report(request, services)
     return JSONResponse(body if _is_admin(request) else _statuses_only(body), status_code=code)
 
 
 @router.get("/health/ready")
-async def ready(request: Request, services: Annotated[Services, Depends(get_services)]) -> JSONResponse:
+async def ready(request: Request, services: ServicesDep) -> JSONResponse:
     """Readiness: can this replica answer now? Admins also see whether search has been failing over."""
     code, report = await cached_report(request, services)
     if not _is_admin(request):
         return JSONResponse({**_statuses_only(report), "ready": code == 200}, status_code=code)
     body = dict(report)  # the cached report is shared: add to a copy
-    fallback = getattr(services.dependencies.retriever, "health", None)
+    fallback = getattr(services.retriever, "health", None)
     if fallback is not None:
         body["fallback_search"] = {"recent_primary_failure": fallback.failing(), "fallbacks": fallback.fallbacks,
                                    "last_error": fallback.last_error}
-    if services.gate is not None:
-        body["model_gate"] = services.gate.state()
+    body["model_gate"] = services.gate.state()
     body["ready"] = code == 200
     return JSONResponse(body, status_code=code)

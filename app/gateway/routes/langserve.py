@@ -7,6 +7,8 @@ token budget), send a made-up history, and read the whole state back, the unreda
 draft and every retrieved passage included. So the published runnable is the turn:
 its input is one human message (the server builds the message from its text), its output
 the public `ChatResponse`, and its stream the turn's events (`token`, `sources`, `final`, ...).
+The turn is admitted before LangServe answers (`_admit`, its per-request config hook), so
+a refusal has its status; the runnable then reads the admitted turn's events.
 """
 
 from __future__ import annotations
@@ -21,21 +23,13 @@ from langchain_core.runnables.config import var_child_runnable_config
 from langserve import add_routes
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app.chat.turn import (
-    Turn,
-    approval_pending_error,
-    check_message,
-    claim_conversation,
-    new_conversation_id,
-    overloaded_error,
-    pending_approval,
-    run_turn,
-    stream_turn,
-)
-from app.errors import ApiError
-from app.gateway.dependencies import principal_of
-from app.gateway.schemas import CONVERSATION_ID_PATTERN, ChatRequest, ChatResponse
-from app.llm.gate import Overloaded
+from app.access.keys import Principal
+from app.chat.events import ChatResponse, FinalEvent
+from app.chat.turn import Turn, TurnStream, new_conversation_id
+from app.chatbot import Chatbot
+from app.errors import ErrorCode, ServiceError
+from app.gateway.dependencies import principal_of, spend_tokens
+from app.gateway.schemas import CONVERSATION_ID_PATTERN
 from app.services import Services
 
 
@@ -53,12 +47,6 @@ class GraphInput(BaseModel):
     messages: list[HumanInput] = Field(min_length=1, max_length=1)
 
 
-def _message_text(turn_input: Any) -> str:
-    messages = turn_input["messages"] if isinstance(turn_input, dict) else turn_input.messages
-    message = messages[0]
-    return message["content"] if isinstance(message, dict) else message.content
-
-
 def _detach_from_this_run() -> None:
     """The graph must not report to this run's callbacks: LangServe's stream_events and
     stream_log would carry its inner events (the unredacted draft, every retrieved
@@ -67,11 +55,16 @@ def _detach_from_this_run() -> None:
     var_child_runnable_config.set(None)
 
 
-class ChatTurn(Runnable[GraphInput, dict[str, Any]]):
-    """One turn of the conversation that the request's config names (set server-side)."""
+def _admitted(config: RunnableConfig | None) -> tuple[TurnStream, Principal, Services]:
+    """The turn `_admit` put in the run's config, its caller, and the services it runs on."""
+    configurable = (config or {}).get("configurable", {})
+    if not isinstance(configurable.get("turn"), TurnStream) or not isinstance(configurable.get("caller"), Principal):
+        raise ServiceError(ErrorCode.UNAUTHORIZED, "the request was not authenticated")
+    return configurable["turn"], configurable["caller"], configurable["services"]
 
-    def __init__(self, services: Services):
-        self.services = services
+
+class ChatTurn(Runnable[GraphInput, dict[str, Any]]):
+    """The turn the request's config carries, admitted by `_admit`."""
 
     @property
     def InputType(self) -> type[GraphInput]:  # noqa: N802 (the Runnable interface)
@@ -87,44 +80,31 @@ class ChatTurn(Runnable[GraphInput, dict[str, Any]]):
     def get_output_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
         return ChatResponse
 
-    def _turn(self, turn_input: Any, config: RunnableConfig | None) -> Turn:
-        configurable = (config or {}).get("configurable", {})
-        if "thread_id" not in configurable or "owner" not in configurable:
-            raise ApiError(401, "unauthorized", "the request was not authenticated")
-        message = _message_text(turn_input)
-        check_message(ChatRequest(message=message), self.services.settings.max_message_chars)
-        return Turn(configurable["thread_id"], message, configurable["owner"], new=configurable.get("new", False),
-                    scopes=frozenset(configurable.get("scopes", ())))
-
-    async def _spend(self, config: RunnableConfig | None, tokens: int) -> None:
-        key_prefix = (config or {}).get("configurable", {}).get("key_prefix")
-        if key_prefix and self.services.rate_limits is not None:
-            await self.services.rate_limits.spend_tokens(key_prefix, tokens)
-
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> dict[str, Any]:
         raise NotImplementedError("a chat turn runs asynchronously: use ainvoke")
 
     async def _answer(self, turn_input: Any, config: RunnableConfig) -> dict[str, Any]:
         _detach_from_this_run()
-        services = self.services
-        response = await run_turn(services.graph, self._turn(turn_input, config), services.gate,
-                                  services.conversations)
-        await self._spend(config, response.usage.total_tokens)
+        stream, caller, services = _admitted(config)
+        response = await stream.collect()
+        await spend_tokens(services, caller, response.usage.total_tokens)
         return response.model_dump()
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> dict[str, Any]:
         return await self._acall_with_config(self._answer, input, config)
 
     async def _events(self, inputs: AsyncIterator[Any], config: RunnableConfig) -> AsyncIterator[dict[str, Any]]:
-        received = [item async for item in inputs]  # one input: the turn's message
-        turn_input = received[-1] if received else None
+        async for _ in inputs:  # one input: the turn's message, read when it was admitted
+            pass
         _detach_from_this_run()
-        services = self.services
-        async for event in stream_turn(services.graph, self._turn(turn_input, config), services.gate,
-                                       services.conversations):
-            if event.event == "final":
-                await self._spend(config, event.data["usage"]["total_tokens"])
-            yield {"event": event.event, "data": event.data}
+        stream, caller, services = _admitted(config)
+        try:
+            async for event in stream:
+                if isinstance(event, FinalEvent):
+                    await spend_tokens(services, caller, event.usage.total_tokens)
+                yield event.frame()
+        finally:
+            await stream.aclose()
 
     async def astream(self, input: Any, config: RunnableConfig | None = None,
                       **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
@@ -135,51 +115,39 @@ class ChatTurn(Runnable[GraphInput, dict[str, Any]]):
             yield chunk
 
 
-async def _turn_config(config: dict[str, Any], request: Request) -> dict[str, Any]:
-    """Every LangServe run is one turn of a conversation: the thread the client names, or a new one.
+async def _admit(config: dict[str, Any], request: Request) -> dict[str, Any]:
+    """Every LangServe run is one turn of a conversation, admitted here: the thread the client
+    names, or a new one; who calls, with which scopes, from the authenticated principal.
 
     LangServe drops configurable keys the runnable does not declare, so the client's
-    `config.configurable.thread_id` is read from the body itself; who calls, with which
-    scopes, is set here from the authenticated principal, never from the client.
+    `config.configurable.thread_id` is read from the body itself; LangServe validates the
+    input only after this, so it is checked here first (nothing is claimed for a bad one).
     """
     try:
         body = await request.json()
         thread_id = body.get("config", {}).get("configurable", {}).get("thread_id")
-        turn_input = body.get("input")
-    except (ValueError, AttributeError):
-        thread_id, turn_input = None, None
-    try:  # before anything is claimed: LangServe validates the input only after this
-        GraphInput.model_validate(turn_input)
-    except ValidationError:
-        raise ApiError(422, "validation_error", "input.messages must be exactly one human message") from None
+        turn_input = GraphInput.model_validate(body.get("input"))
+    except (ValueError, AttributeError, ValidationError):
+        raise ServiceError(ErrorCode.VALIDATION_ERROR, "input.messages must be exactly one human message") from None
     if not (isinstance(thread_id, str) and re.fullmatch(CONVERSATION_ID_PATTERN, thread_id)):
         thread_id = new_conversation_id()
-    services: Services = request.app.state.services
-    principal = principal_of(request)
-    try:
-        if services.gate is not None:
-            services.gate.check()  # while a status code can still be sent
-    except Overloaded as exc:
-        raise overloaded_error(exc) from None
-    new = await claim_conversation(services.conversations, thread_id, principal.owner)
-    if not new and (pending := await pending_approval(services.graph, thread_id)):
-        raise approval_pending_error(pending)
-    config["configurable"] = {"thread_id": thread_id, "owner": principal.owner, "new": new,
-                              "scopes": sorted(principal.scopes), "key_prefix": principal.key_prefix}
+    caller = principal_of(request)
+    if not caller.may("chat"):
+        raise ServiceError(ErrorCode.FORBIDDEN, scope="chat")
+    bot: Chatbot = request.app.state.chatbot
+    stream = await bot.chat.open(Turn.ask(caller, turn_input.messages[0].content, thread_id))
+    config["configurable"] = {"turn": stream, "caller": caller, "services": bot.services}
     return config
 
 
-def publish_graph(app: FastAPI, services: Services) -> None:
-    """LangServe's routes for the chat turn (once per app)."""
-    if getattr(app.state, "graph_published", False):
-        return
+def publish_turns(app: FastAPI) -> None:
+    """LangServe's routes for the chat turn."""
     add_routes(
         app,
-        ChatTurn(services),
+        ChatTurn(),
         path="/graph",
-        per_req_config_modifier=_turn_config,
+        per_req_config_modifier=_admit,
         # No batch: several inputs on one conversation would run at once.
         enabled_endpoints=("invoke", "stream", "stream_log", "stream_events",
                            "playground", "input_schema", "output_schema", "config_schema"),
     )
-    app.state.graph_published = True
