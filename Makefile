@@ -37,6 +37,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 run: install
+	$(BIN)/chatbot db upgrade
 	$(BIN)/chatbot index --source data/knowledge_base --sync
 	$(BIN)/chatbot serve --host $(HOST) --port $(PORT)
 

@@ -5,8 +5,8 @@ replica, retriever, chat models, usage and tool-call ledgers, tools, input guard
 cache, search threads): the service, the CLI, the evaluations and `langgraph dev`
 (graphs/chat.py) all start here. `open_services` adds what serves requests and has a
 lifetime (the checkpointer, the conversation registry, API keys, feedback, per-key
-limits, the model gate and the turn locks) and closes everything when it ends. The graph
-itself is compiled from these by app/chat (graphs.context.ChatDependencies).
+limits, the model gate) and closes everything when it ends. The graph is compiled on
+these, and run turn by turn, by app/chatbot.py and app/chat.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from app.access.keys import KeyStore
 from app.access.limits import KeyRateLimits
-from app.chat.locks import LocalTurnLocks, TurnLocks
 from app.conversations.checkpointers import open_checkpointer
 from app.conversations.registry import ConversationRegistry
 from app.ledgers.database import Database
@@ -116,7 +115,7 @@ def build_components(settings: Settings) -> Components:
 
 @dataclass(frozen=True)
 class Services(Components):
-    """The components, and what serves requests: checkpoints, conversations, keys, limits, gate, locks."""
+    """The components, and what serves requests: checkpoints, conversations, keys, limits, the model gate."""
 
     checkpointer: BaseCheckpointSaver
     conversations_db: Database  # the conversation registry's: beside the checkpoints
@@ -125,7 +124,6 @@ class Services(Components):
     keys: KeyStore
     rate_limits: KeyRateLimits  # per API key, shared through Redis when REDIS_URL is set
     gate: ModelGate  # LLM_RATE_LIMIT / LLM_MAX_QUEUE
-    locks: TurnLocks  # one turn at a time per conversation
 
 
 def store_bootstrap_key(keys: KeyStore, settings: Settings) -> None:
@@ -169,7 +167,6 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 rate_limits=KeyRateLimits(settings.rate_limit_per_minute, settings.token_limit_per_day,
                                           settings.redis_url),
                 gate=LocalModelGate(settings.llm_rate_limit, settings.llm_max_queue),
-                locks=LocalTurnLocks(),
             )
     finally:
         if conversations_db is not components.ledger_db:

@@ -50,7 +50,7 @@ def indexed_data_dir() -> Path:
     from app.ingestion import index_directory
     from app.retrieval import build_vector_store
     from app.retrieval.embeddings import MiniLMEmbeddings
-    from app.retrieval.knowledge_graph import KnowledgeGraph, graph_path
+    from app.ingestion.knowledge_graph import KnowledgeGraph, graph_path
     from app.settings import Settings
 
     data_dir = Path(tempfile.mkdtemp(prefix="chatbot-bench-"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -28,8 +29,8 @@ def embeddings():
 def kb_data_dir(tmp_path_factory, embeddings) -> Path:
     """A DATA_DIR whose index and knowledge graph hold the sample knowledge base (built once per session)."""
     from app.ingestion import index_directory
+    from app.ingestion.knowledge_graph import KnowledgeGraph, graph_path
     from app.retrieval import build_vector_store
-    from app.retrieval.knowledge_graph import KnowledgeGraph, graph_path
     from app.settings import Settings
 
     data_dir = tmp_path_factory.mktemp("kb-data")
@@ -63,9 +64,9 @@ def data_dir_copy(kb_data_dir, tmp_path) -> Path:
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-@pytest.fixture(scope="session")
-def postgres_url():
-    """A fresh PostgreSQL database for this test run (the server on this machine), dropped after."""
+@contextmanager
+def new_postgres_database():
+    """A fresh PostgreSQL database on the server on this machine (its URL), dropped after."""
     import uuid
 
     import psycopg
@@ -81,3 +82,10 @@ def postgres_url():
             yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A fresh PostgreSQL database for this test run, dropped after."""
+    with new_postgres_database() as url:
+        yield url

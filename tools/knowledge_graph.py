@@ -1,6 +1,6 @@
 """query_knowledge_graph: what depends on X, what X uses, from the graph built at index time.
 
-The graph (`app.retrieval.knowledge_graph`) holds the relations the knowledge base states
+The graph (`app.ingestion.knowledge_graph`) holds the relations the knowledge base states
 in its tables and sentences; every answer names the documents each relation comes from.
 """
 
@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from langchain_core.tools import InjectedToolArg
 from pydantic import Field
 
-from app.retrieval.knowledge_graph import KnowledgeGraph, describe, graph_path
+from app.ingestion.knowledge_graph import KnowledgeGraph, describe, graph_path
 
 TOOL_SPEC = {
     "name": "query_knowledge_graph",

@@ -13,6 +13,7 @@ from app.cli import index as index_commands
 from app.cli.bench import bench
 from app.cli.common import console, fail, settings_or_exit
 from app.cli.conversations import conversations
+from app.cli.db import db
 from app.cli.evals import enable_hybrid_search, evaluation
 from app.cli.keys import keys
 from app.cli.llm import context, cost_analysis, llm, rate_limits, usage
@@ -32,6 +33,7 @@ cli.add_typer(conversations, name="conversations")
 cli.add_typer(tools, name="tools")
 cli.add_typer(keys, name="keys")
 cli.add_typer(evaluation, name="eval")
+cli.add_typer(db, name="db")
 cli.command("rate-limits")(rate_limits)
 cli.command()(usage)
 cli.command("cost-analysis")(cost_analysis)
@@ -57,16 +59,19 @@ def serve(
 
     from app.access.keys import KeyStore
     from app.access.local_only import LOCAL_ONLY_HINT, is_loopback
+    from app.ledgers.schema import SchemaBehind
 
     settings = settings_or_exit()  # fail here, clearly, on a bad configuration
-    if not is_loopback(host) and settings.chatbot_bootstrap_key is None:
-        store = KeyStore(settings.ledger_url, settings.auth_required)
-        try:
-            local_only = not store.keys_configured()
-        finally:
-            store.close()
-        if local_only:
-            fail(f"refusing to serve local-only mode on {host}: {LOCAL_ONLY_HINT}")
+    try:
+        store = KeyStore(settings.ledger_url, settings.auth_required)  # and on a database that is behind
+    except SchemaBehind as exc:
+        fail(f"refusing to start: {exc}")
+    try:
+        local_only = not store.keys_configured()
+    finally:
+        store.close()
+    if local_only and not is_loopback(host) and settings.chatbot_bootstrap_key is None:
+        fail(f"refusing to serve local-only mode on {host}: {LOCAL_ONLY_HINT}")
     # Our JSON logging (configured by the app) replaces uvicorn's own handlers and access log.
     # Frames above the request limit are refused by uvicorn before they are buffered.
     uvicorn.run("app.gateway.factory:create_app", factory=True, host=host, port=port, reload=reload, log_config=None,

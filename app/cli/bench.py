@@ -63,6 +63,54 @@ def search(
                       "iterations": iterations, **percentiles(samples)}))
 
 
+def _prompts(deps, questions: list[str]) -> list:
+    """The prompts the service sends for these questions: retrieval and context budget included."""
+    from langchain_core.messages import HumanMessage
+
+    from graphs.nodes import plan_prompt
+
+    plans = []
+    for question in questions:
+        documents = deps.retriever.invoke(question)
+        state = {"messages": [HumanMessage(question)], "route": "knowledge", "documents": documents}
+        plans.append(plan_prompt(state, deps))
+    return plans
+
+
+async def _time_calls(models, plans: list, iterations: int) -> dict:
+    """Call the model on the plans in turn; first token, whole answer and decode rate per call."""
+    first_token, total, decode_rates, prompt_tokens, completion_tokens = [], [], [], [], []
+    failures = 0
+    for n in track(range(iterations), description=f"asking {models.provider}", console=console):
+        plan = plans[n % len(plans)]
+        started = time.perf_counter()
+        first, reply = None, None
+        async for chunk in models.chain.astream(plan.messages):
+            if chunk.content and first is None:
+                first = time.perf_counter() - started
+            reply = chunk if reply is None else reply + chunk
+        elapsed = time.perf_counter() - started
+        if reply is None or (reply.response_metadata or {}).get("provider") != models.provider:
+            failures += 1  # the chain's last resort answered: the provider failed (its log says why)
+            continue
+        usage = reply.usage_metadata or {}
+        out = usage.get("output_tokens") or models.count_tokens(str(reply.content))
+        first_token.append((first or elapsed) * 1000)
+        total.append(elapsed * 1000)
+        prompt_tokens.append(usage.get("input_tokens") or plan.total_tokens)
+        completion_tokens.append(out)
+        if first is not None and elapsed > first and out > 1:
+            decode_rates.append((out - 1) / (elapsed - first))
+
+    def mean(values: list[float]) -> float | None:
+        return round(sum(values) / len(values), 1) if values else None
+
+    return {"provider": models.provider, "model": models.model_name, "iterations": iterations,
+            "answered": len(total), "failed": failures, "first_token": percentiles(first_token),
+            "total": percentiles(total), "decode_tokens_per_s": mean(decode_rates),
+            "mean_prompt_tokens": mean(prompt_tokens), "mean_completion_tokens": mean(completion_tokens)}
+
+
 @bench.command("llm")
 def llm(
     iterations: Annotated[int, typer.Option(min=1, max=10_000, help="model calls in all")] = 50,
@@ -79,14 +127,11 @@ def llm(
     """
     import asyncio
 
-    from langchain_core.messages import HumanMessage
-
     from app.cli.llm import one_provider
     from app.llm.failover import describe_error
     from app.services import build_components
     from evals.dataset import load_dataset
     from graphs.context import ChatDependencies
-    from graphs.nodes import plan_prompt
 
     settings = settings_or_exit(**one_provider(provider, model, endpoint), llm_max_retries=0)
     if queries is not None and not queries.is_file():
@@ -95,60 +140,13 @@ def llm(
     if not questions:
         fail(f"no queries in {queries}")
     components = build_components(settings)
-    deps = ChatDependencies.from_components(components)
-    models = components.models
-    if models.provider == "local":
-        models.primary.load()
-    # The prompts the service sends for these questions: retrieval and context budget included.
-    turns = []
-    for question in questions:
-        documents = deps.retriever.invoke(question)
-        turns.append(plan_prompt({"messages": [HumanMessage(question)], "route": "knowledge", "documents": documents},
-                                 deps))
-
-    async def run() -> dict:
-        first_token, total, decode_rates, prompt_tokens, completion_tokens = [], [], [], [], []
-        failures = 0
-        for n in track(range(iterations), description=f"asking {models.provider}", console=console):
-            plan = turns[n % len(turns)]
-            started = time.perf_counter()
-            first = None
-            reply = None
-            async for chunk in models.chain.astream(plan.messages):
-                if chunk.content and first is None:
-                    first = time.perf_counter() - started
-                reply = chunk if reply is None else reply + chunk
-            elapsed = time.perf_counter() - started
-            meta = reply.response_metadata if reply is not None else {}
-            if reply is None or meta.get("provider") != models.provider:
-                failures += 1  # the chain's last resort answered: the provider failed (its log says why)
-                continue
-            usage = reply.usage_metadata or {}
-            out = usage.get("output_tokens") or models.count_tokens(str(reply.content))
-            first_token.append((first or elapsed) * 1000)
-            total.append(elapsed * 1000)
-            prompt_tokens.append(usage.get("input_tokens") or plan.total_tokens)
-            completion_tokens.append(out)
-            if first is not None and elapsed > first and out > 1:
-                decode_rates.append((out - 1) / (elapsed - first))
-        return {
-            "provider": models.provider,
-            "model": models.model_name,
-            "iterations": iterations,
-            "answered": len(total),
-            "failed": failures,
-            "first_token": percentiles(first_token),
-            "total": percentiles(total),
-            "decode_tokens_per_s": round(sum(decode_rates) / len(decode_rates), 1) if decode_rates else None,
-            "mean_prompt_tokens": round(sum(prompt_tokens) / len(prompt_tokens), 1) if prompt_tokens else None,
-            "mean_completion_tokens": round(sum(completion_tokens) / len(completion_tokens), 1)
-            if completion_tokens else None,
-        }
-
     try:
-        report = asyncio.run(run())
+        if components.models.provider == "local":
+            components.models.primary.load()
+        plans = _prompts(ChatDependencies.from_components(components), questions)
+        report = asyncio.run(_time_calls(components.models, plans, iterations))
     except Exception as exc:  # report the failure's kind, never a key or a prompt
-        fail(f"{models.provider} failed: {describe_error(exc)}", code=1)
+        fail(f"{components.models.provider} failed: {describe_error(exc)}", code=1)
     finally:
         components.close()
     print(json.dumps(report))

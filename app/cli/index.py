@@ -93,7 +93,7 @@ def index(
 
 def _sync_knowledge_graph(settings: Settings, source: Path, *, sync: bool) -> None:
     """The service's knowledge graph follows its index (`query_knowledge_graph` reads it)."""
-    from app.retrieval.knowledge_graph import KnowledgeGraph, graph_path
+    from app.ingestion.knowledge_graph import KnowledgeGraph, graph_path
 
     graph = KnowledgeGraph(graph_path(settings.data_dir))
     try:
@@ -142,7 +142,7 @@ def delete(
     known = set(store.document_ids())
     removed = store.delete_documents([d for d in ids if d in known])
     if index is None:
-        from app.retrieval.knowledge_graph import KnowledgeGraph, graph_path
+        from app.ingestion.knowledge_graph import KnowledgeGraph, graph_path
 
         graph = KnowledgeGraph(graph_path(settings.data_dir))
         graph.remove_documents(ids)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, Security
+from fastapi import Depends, Security, WebSocketException
 from fastapi.security import APIKeyHeader, HTTPBearer
 from starlette.requests import HTTPConnection
 
@@ -54,7 +54,10 @@ def require_scope(scope: str) -> Callable[..., Principal]:
                _api_key: Annotated[object, Security(API_KEY)] = None) -> Principal:
         principal = principal_of(connection)
         if not principal.may(scope):
-            raise ServiceError(ErrorCode.FORBIDDEN, scope=scope)
+            refused = ServiceError(ErrorCode.FORBIDDEN, scope=scope)
+            if connection.scope["type"] == "websocket":  # closed before it is accepted, as the middleware does
+                raise WebSocketException(code=1008, reason=f"{refused.code}: {refused.message}")
+            raise refused
         return principal
 
     caller.__name__ = f"require_{scope}_scope"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -26,7 +26,7 @@ from app.gateway.request_log import ObserveRequests
 from app.gateway.routes import admin, chat, conversations, feedback, health, metrics, websocket
 from app.gateway.routes.langserve import publish_turns
 from app.observability.logs import configure_logging
-from app.settings import Settings, load_settings
+from app.settings import ConfigurationError, Settings, load_settings
 
 log = logging.getLogger("chatbot")
 ChatbotFactory = Callable[[Settings], AbstractAsyncContextManager[Chatbot]]
@@ -59,7 +59,12 @@ def create_app(settings: Settings | None = None, chatbot_factory: ChatbotFactory
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with chatbot_factory(settings) as bot:
+        async with AsyncExitStack() as stack:
+            try:
+                bot = await stack.enter_async_context(chatbot_factory(settings))
+            except ConfigurationError as exc:  # a bad setting, a database that needs `chatbot db upgrade`
+                log.error("the service cannot start: %s", exc)
+                raise
             app.state.chatbot = bot
             app.state.authenticator = Authenticator(bot.services.keys, bot.services.rate_limits)
             await _announce(bot)

@@ -104,15 +104,15 @@ def upgrade(db: Database, branch: str) -> tuple[str | None, str]:
 
 def ensure_current(db: Database, branch: str) -> None:
     """Create the tables of a new database; refuse one that is behind."""
-    found = state(db, branch)
-    if found == "new":
-        with _migrating(db) as connection:
-            still_new = _state(connection, branch) == "new"  # nobody created them while we waited
-            connection.rollback()
-            if still_new:
-                with connection.begin():
-                    command.upgrade(alembic_config(connection), f"{branch}@head")
-        found = state(db, branch)
+    if state(db, branch) == "current":
+        return
+    with _migrating(db) as connection:  # another process may be creating them: wait for it, then look again
+        found = _state(connection, branch)
+        connection.rollback()
+        if found == "new":
+            with connection.begin():
+                command.upgrade(alembic_config(connection), f"{branch}@head")
+            return
     if found == "behind":
         revision = current(db, branch)
         found_at = f"is at revision {revision}" if revision else "was made before schema migrations existed"

@@ -1,11 +1,13 @@
 """The embedded vector store: one SQLite file holding chunks, vectors and a BM25 index.
 
-Chunks, their metadata and their float32 vectors live in one table; an FTS5 table
-beside it gives BM25 lexical search. Every write is one transaction, so a crash never
-leaves a half-written index, and readers in other processes (the service while
-`chatbot index` runs) keep seeing the last committed state. Vector search is exact
-(a matrix product over the unit vectors), which stays within the runbook's 100 ms
-budget far past the size of a team knowledge base.
+Chunks, their metadata and their float32 vectors live in one table; an FTS5 table beside
+it backs BM25 lexical search. Every write is one transaction, so a crash never leaves a
+half-written index, and readers in other processes (the service while `chatbot index`
+runs) keep seeing the last committed state. This module holds the file, the writes and
+the reads by id; the searches are its parts: vectors (app/retrieval/store_vectors.py:
+exact over the unit vectors in memory, then an HNSW graph once the index passes
+ANN_MIN_CHUNKS) and BM25 (app/retrieval/store_lexical.py: tantivy, with FTS5 for what
+tantivy has not caught up with and for filtered queries).
 """
 
 from __future__ import annotations
@@ -172,49 +174,22 @@ class EmbeddedVectorStore(VectorSearch, LexicalSearch, VectorStore):
 
         `vectors` are the documents' embeddings when computed elsewhere (`chatbot embed`).
         """
-        if docs and vectors is None:
-            vectors = self.embed_texts([d.page_content for d in docs])
-        elif vectors is not None:
-            vectors = np.asarray(vectors, dtype=np.float32)
-            vectors = vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
         if not docs:
             vectors = None
+        elif vectors is None:
+            vectors = self.embed_texts([d.page_content for d in docs])
+        else:
+            vectors = np.asarray(vectors, dtype=np.float32)
+            vectors = vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
         with self._lock:
             conn = self._db()
             conn.execute("BEGIN IMMEDIATE")
-            deleted: list[int] = []
             try:
-                for chunk_id in list(removals) + list(ids):
-                    # The lexical row shares the chunk's rowid: both deletes are index lookups.
-                    row = conn.execute("SELECT rowid FROM chunks WHERE id = ?", (chunk_id,)).fetchone()
-                    if row:
-                        conn.execute("DELETE FROM chunks_fts WHERE rowid = ?", row)
-                        conn.execute("DELETE FROM chunks WHERE rowid = ?", row)
-                        deleted.append(row[0])
+                deleted = _delete_rows(conn, [*removals, *ids])
                 first_rowid = next_rowid(conn)
                 if vectors is not None:
-                    dims = str(vectors.shape[1])
-                    recorded = self._meta("dimensions")
-                    if recorded not in (None, dims):
-                        raise IndexModelMismatch(f"vectors of {dims} dims in an index of {recorded}")
-                    conn.execute("INSERT OR IGNORE INTO meta VALUES ('dimensions', ?)", (dims,))
-                    conn.execute(
-                        "INSERT OR IGNORE INTO meta VALUES ('embedding_model', ?)",
-                        (self._model_name,),
-                    )
-                for rowid, (doc, chunk_id, vector) in enumerate(
-                    zip(docs, ids, vectors if vectors is not None else []), start=first_rowid
-                ):
-                    meta = dict(doc.metadata)
-                    document_id = str(meta.get("document_id") or chunk_id)
-                    conn.execute(
-                        "INSERT INTO chunks (rowid, id, document_id, text, metadata, vector) VALUES (?, ?, ?, ?, ?, ?)",
-                        (rowid, chunk_id, document_id, doc.page_content, json.dumps(meta), vector.tobytes()),
-                    )
-                    conn.execute(
-                        "INSERT INTO chunks_fts (rowid, chunk_id, title, text) VALUES (?, ?, ?, ?)",
-                        (rowid, chunk_id, str(meta.get("title", "")), doc.page_content),
-                    )
+                    self._record_model(conn, vectors.shape[1])
+                    _insert_rows(conn, docs, ids, vectors, first_rowid)
                 conn.executemany(
                     "INSERT OR REPLACE INTO meta VALUES (?, ?)",
                     [("generation", uuid.uuid4().hex), ("next_rowid", str(first_rowid + len(docs)))],
@@ -224,6 +199,14 @@ class EmbeddedVectorStore(VectorSearch, LexicalSearch, VectorStore):
                 conn.execute("ROLLBACK")
                 raise
             self._sync_lexical(deleted)
+
+    def _record_model(self, conn: sqlite3.Connection, dimensions: int) -> None:
+        """The index's embedding model and dimension, recorded by its first write and checked by every other."""
+        recorded = self._meta("dimensions")
+        if recorded not in (None, str(dimensions)):
+            raise IndexModelMismatch(f"vectors of {dimensions} dims in an index of {recorded}")
+        conn.execute("INSERT OR IGNORE INTO meta VALUES ('dimensions', ?)", (str(dimensions),))
+        conn.execute("INSERT OR IGNORE INTO meta VALUES ('embedding_model', ?)", (self._model_name,))
 
     def _sync_lexical(self, deleted_rowids: Sequence[int] = ()) -> None:
         """Bring the tantivy copy up to the commit; searches cover any lag, so failing is fine."""
@@ -366,3 +349,32 @@ class EmbeddedVectorStore(VectorSearch, LexicalSearch, VectorStore):
 
     def close(self) -> None:
         self._conn.close()
+
+
+def _delete_rows(conn: sqlite3.Connection, chunk_ids: Iterable[str]) -> list[int]:
+    """Delete the chunks (and their lexical rows); the rowids that went."""
+    deleted = []
+    for chunk_id in chunk_ids:
+        # The lexical row shares the chunk's rowid: both deletes are index lookups.
+        row = conn.execute("SELECT rowid FROM chunks WHERE id = ?", (chunk_id,)).fetchone()
+        if row:
+            conn.execute("DELETE FROM chunks_fts WHERE rowid = ?", row)
+            conn.execute("DELETE FROM chunks WHERE rowid = ?", row)
+            deleted.append(row[0])
+    return deleted
+
+
+def _insert_rows(conn: sqlite3.Connection, docs: Sequence[Document], ids: Sequence[str], vectors: np.ndarray,
+                 first_rowid: int) -> None:
+    """Insert the chunks with their vectors and lexical rows, from `first_rowid` on."""
+    for rowid, (doc, chunk_id, vector) in enumerate(zip(docs, ids, vectors), start=first_rowid):
+        meta = dict(doc.metadata)
+        document_id = str(meta.get("document_id") or chunk_id)
+        conn.execute(
+            "INSERT INTO chunks (rowid, id, document_id, text, metadata, vector) VALUES (?, ?, ?, ?, ?, ?)",
+            (rowid, chunk_id, document_id, doc.page_content, json.dumps(meta), vector.tobytes()),
+        )
+        conn.execute(
+            "INSERT INTO chunks_fts (rowid, chunk_id, title, text) VALUES (?, ?, ?, ?)",
+            (rowid, chunk_id, str(meta.get("title", "")), doc.page_content),
+        )

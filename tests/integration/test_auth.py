@@ -222,3 +222,26 @@ def test_langserve_takes_one_human_message_and_no_batch(client, keys):
     one = {"input": {"messages": [{"type": "human", "content": "Hello"}]}}
     assert client.post("/graph/invoke", json=one, headers=alice).status_code == 200
     assert client.post("/graph/batch", json={"inputs": [one["input"]]}, headers=alice).status_code in (404, 405)
+
+
+def test_a_key_whose_scope_the_service_does_not_know_may_do_nothing(client, data_dir_copy):
+    """A scope written by another version or by hand (`superuser`, `*`) is not a wildcard."""
+    from app.access.keys import _hash
+    from app.ledgers.database import Database
+    from app.ledgers.tables import api_keys
+
+    key = "cb_0badc0de_" + "s" * 40
+    db = Database(load_settings(data_dir=data_dir_copy).ledger_url)
+    db.execute(api_keys.insert().values(prefix="0badc0de", key_hash=_hash(key), owner="mallory",
+                                        scopes="superuser,*", created_at=0.0))
+    db.close()
+    for method, path, body in ROUTES:
+        if path == "/openapi.json":  # any valid key may read the API's description
+            continue
+        response = client.request(method, path, json=body, headers=bearer(key))
+        assert response.status_code == 403, (path, response.text)
+        assert response.json()["error"]["code"] == "forbidden"
+    with pytest.raises(WebSocketDisconnect) as refused:
+        with client.websocket_connect("/ws/chat", headers=bearer(key)) as ws:
+            ws.receive_json()
+    assert refused.value.code == 1008

@@ -1,7 +1,7 @@
 """Relations from tables and sentences, and the graph kept up to date document by document."""
 
+from app.ingestion.knowledge_graph import KnowledgeGraph
 from app.ingestion.relations import extract_relations
-from app.retrieval.knowledge_graph import KnowledgeGraph
 
 DOC = """# Payments
 

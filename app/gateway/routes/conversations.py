@@ -96,10 +96,10 @@ async def archive_conversation(conversation_id: ConversationId, services: Servic
 
 
 @router.delete("/{conversation_id}", status_code=204, responses=errors(404, 422, 503))
-async def delete_owned_conversation(conversation_id: ConversationId, services: ServicesDep,
+async def delete_owned_conversation(conversation_id: ConversationId, services: ServicesDep, chat: ChatDep,
                                     owner: OwnerDep) -> Response:
     """Delete it with its checkpoints and every copy of its text, after any turn of it that is running here."""
-    async with services.locks.hold(conversation_id):
+    async with chat.locks.hold(conversation_id):
         await _owned(services, conversation_id, owner)
         try:
             await delete_conversation(services.conversations, services.checkpointer, conversation_id,

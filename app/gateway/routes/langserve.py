@@ -17,7 +17,7 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import var_child_runnable_config
 from langserve import add_routes
@@ -28,7 +28,7 @@ from app.chat.events import ChatResponse, FinalEvent
 from app.chat.turn import Turn, TurnStream, new_conversation_id
 from app.chatbot import Chatbot
 from app.errors import ErrorCode, ServiceError
-from app.gateway.dependencies import principal_of, spend_tokens
+from app.gateway.dependencies import chat_caller, principal_of, spend_tokens
 from app.gateway.schemas import CONVERSATION_ID_PATTERN
 from app.services import Services
 
@@ -131,9 +131,7 @@ async def _admit(config: dict[str, Any], request: Request) -> dict[str, Any]:
         raise ServiceError(ErrorCode.VALIDATION_ERROR, "input.messages must be exactly one human message") from None
     if not (isinstance(thread_id, str) and re.fullmatch(CONVERSATION_ID_PATTERN, thread_id)):
         thread_id = new_conversation_id()
-    caller = principal_of(request)
-    if not caller.may("chat"):
-        raise ServiceError(ErrorCode.FORBIDDEN, scope="chat")
+    caller = principal_of(request)  # with the chat scope: every route of LangServe's depends on it
     bot: Chatbot = request.app.state.chatbot
     stream = await bot.chat.open(Turn.ask(caller, turn_input.messages[0].content, thread_id))
     config["configurable"] = {"turn": stream, "caller": caller, "services": bot.services}
@@ -147,6 +145,7 @@ def publish_turns(app: FastAPI) -> None:
         ChatTurn(),
         path="/graph",
         per_req_config_modifier=_admit,
+        dependencies=[Depends(chat_caller)],
         # No batch: several inputs on one conversation would run at once.
         enabled_endpoints=("invoke", "stream", "stream_log", "stream_events",
                            "playground", "input_schema", "output_schema", "config_schema"),
