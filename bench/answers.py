@@ -19,8 +19,8 @@ import httpx
 from rich.progress import track
 
 import prompts
+from app.words import content_words
 from bench.common import console, indexed_data_dir, percentiles, running_service, sample_questions
-from evals.answers import content_words
 
 
 def _ask(client: httpx.Client, url: str, question: str) -> dict:

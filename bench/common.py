@@ -48,9 +48,9 @@ def indexed_data_dir() -> Path:
     import atexit
 
     from app.ingestion import index_directory
+    from app.ingestion.knowledge_graph import KnowledgeGraph, graph_path
     from app.retrieval import build_vector_store
     from app.retrieval.embeddings import MiniLMEmbeddings
-    from app.ingestion.knowledge_graph import KnowledgeGraph, graph_path
     from app.settings import Settings
 
     data_dir = Path(tempfile.mkdtemp(prefix="chatbot-bench-"))

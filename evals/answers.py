@@ -33,22 +33,12 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
 import prompts
+from app.words import content_words
 
 SUPPORTED = 0.7  # share of a claim's content words found in the passages
 SIMILAR = 0.75  # cosine of a claim and a passage sentence that support it
-_WORD = re.compile(r"[a-z0-9]+")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _MARKER = re.compile(r"\s*\[\d+\]")
-_STOP = frozenset(
-    "a an and are as at be by can do does for from has have how i if in is it its may of on or so that the "
-    "their then there these this to was were what when which who will with you your".split()
-)
-
-
-def content_words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
-
-
 def claims(answer: str) -> list[str]:
     """The answer's sentences with citation markers removed, each with a content word at least."""
     text = _MARKER.sub("", answer)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, trim_messages
 
 import prompts
 
@@ -52,21 +52,19 @@ def fit_history(
 ) -> tuple[list[BaseMessage], int]:
     """The newest earlier messages that fit `budget` tokens (at most `max_messages`), and their cost.
 
-    A sliding window: it keeps whole messages, newest first, and starts the kept part
-    with a question where it can, so the model never reads an answer without its question.
+    A sliding window (LangChain's `trim_messages`): whole messages, newest first, starting
+    with a question, so the model never reads an answer without its question.
     """
-    kept: list[BaseMessage] = []
-    spent = 0
-    for message in reversed(earlier[-max_messages:] if max_messages else []):
-        cost = count(str(message.content)) + MESSAGE_OVERHEAD
-        if spent + cost > budget:
-            break
-        kept.insert(0, message)
-        spent += cost
-    while kept and not isinstance(kept[0], HumanMessage):
-        spent -= count(str(kept[0].content)) + MESSAGE_OVERHEAD
-        kept.pop(0)
-    return kept, spent
+
+    def cost(message: BaseMessage) -> int:
+        return count(str(message.content)) + MESSAGE_OVERHEAD
+
+    def total(messages: list[BaseMessage]) -> int:
+        return sum(cost(m) for m in messages)
+
+    window = earlier[-max_messages:] if max_messages else []
+    kept = trim_messages(window, max_tokens=budget, token_counter=total, strategy="last", start_on="human")
+    return kept, total(kept)
 
 
 def cut_to_tokens(text: str, budget: int, count: Callable[[str], int]) -> str:

@@ -12,12 +12,13 @@ from typing import Any
 
 from langchain_core.documents import Document
 
+from app.words import words
+
 _MARKER = re.compile(r"\s*\[(\d+)\]")
-_WORD = re.compile(r"[a-z0-9]{3,}")
 
 
 def _words(text: str) -> set[str]:
-    return set(_WORD.findall(text.lower()))
+    return {w for w in words(text) if len(w) >= 3}
 
 
 def best_supporting_passage(answer: str, documents: list[Document]) -> int | None:

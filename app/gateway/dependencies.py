@@ -23,8 +23,10 @@ from app.errors import ErrorCode, ServiceError
 from app.services import Services
 
 # Published in the OpenAPI document; the middleware reads the same headers.
-BEARER = HTTPBearer(auto_error=False, description="an API key: `Authorization: Bearer cb_...`")
-API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key, in place of the Bearer header")
+BEARER = HTTPBearer(scheme_name="ApiKeyBearer", auto_error=False,
+                    description="an API key (`chatbot keys create`): `Authorization: Bearer cb_...`")
+API_KEY = APIKeyHeader(name="X-API-Key", scheme_name="ApiKeyHeader", auto_error=False,
+                       description="an API key, in place of the Bearer header")
 
 
 def get_chatbot(connection: HTTPConnection) -> Chatbot:

@@ -22,13 +22,9 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import ConfigDict
 
 import prompts
+from app.words import content_words
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`\"'(\[])")
-_WORD = re.compile(r"[a-z0-9]+")
-_STOPWORDS = frozenset(
-    "a an and are as at be by can do does for from how i in is it my of on or should "
-    "that the this to what when where which who why will with you your".split()
-)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -44,8 +40,7 @@ def split_sentences(text: str) -> list[str]:
 
 def _terms(text: str) -> set[str]:
     """Content words, crudely stemmed (plural `s` dropped) so "images" matches "image"."""
-    words = (w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS)
-    return {w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words}
+    return {w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in content_words(text)}
 
 
 def _overlap(question: str, sentence: str) -> float:

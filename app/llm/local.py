@@ -28,10 +28,6 @@ from langchain_core.messages import (
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, PrivateAttr
 
-# Under CPU contention llama.cpp's OpenMP threads spin and throughput collapses
-# (stack notes: 0.4-3 tok/s); passive waiting keeps it near 25 tok/s. Read at load.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 # A base model keeps writing past its answer (new passages, new questions): one paragraph is the answer.
 STOP_SEQUENCES = ["\n\n", "\nQuestion:", "\nUser:", "\n["]
 
@@ -100,6 +96,10 @@ class LocalLlamaChatModel(BaseChatModel):
         """Load the GGUF file (once); later calls return the same model."""
         with self._load_lock:
             if self._llama is None:
+                # Under CPU contention llama.cpp's OpenMP threads spin and throughput collapses
+                # (stack notes: 0.4-3 tok/s); passive waiting keeps it near 25 tok/s. OpenMP reads
+                # this when the library loads, so it is set just before (unless set already).
+                os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
                 from llama_cpp import Llama
 
                 threads = self.n_threads or max(1, os.cpu_count() or 1)

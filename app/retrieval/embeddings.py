@@ -58,6 +58,8 @@ class MiniLMEmbeddings(Embeddings):
             str(model_path), options, providers=["CPUExecutionProvider"]
         )
         self._lock = threading.Lock()  # one ONNX run at a time keeps latency predictable
+        # A turn embeds its question twice (routing, then retrieval): this instance remembers recent ones.
+        self._cached_query = lru_cache(maxsize=1024)(self._embed_one)
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
         encodings = self._tokenizer.encode_batch(texts)
@@ -87,12 +89,14 @@ class MiniLMEmbeddings(Embeddings):
         return self.embed_array(texts).tolist()
 
     def embed_query(self, text: str) -> list[float]:
-        # A turn embeds its question twice (routing, then retrieval): remember recent ones.
         return list(self._cached_query(text))
 
-    @lru_cache(maxsize=1024)  # noqa: B019 - one instance per process, kept for its lifetime
-    def _cached_query(self, text: str) -> tuple[float, ...]:
+    def _embed_one(self, text: str) -> tuple[float, ...]:
         return tuple(self.embed_array([text])[0].tolist())
+
+    def clear_query_cache(self) -> None:
+        """Forget the remembered questions (a benchmark that times each embedding)."""
+        self._cached_query.cache_clear()
 
 
 def build_embeddings(model_name: str) -> MiniLMEmbeddings:

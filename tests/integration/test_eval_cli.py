@@ -32,6 +32,24 @@ def test_eval_search_prints_the_runbooks_lines_and_writes_results(data_dir_copy,
     assert refused.exit_code == 2 and "relevant_doc_ids" in refused.output
 
 
+def test_eval_search_measures_each_mode_and_prints_json(data_dir_copy, tmp_path, monkeypatch):
+    monkeypatch.setenv("DATA_DIR", str(data_dir_copy))
+    monkeypatch.chdir(tmp_path)
+    dataset = ROOT / "evals" / "datasets" / "sample_kb.jsonl"
+    result = CliRunner().invoke(cli, ["eval", "search", "--test-queries", str(dataset), "--modes", "hybrid,vector,bm25",
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert {"hybrid", "vector", "bm25"} <= set(report) and report["questions"] == 68
+    for mode in ("hybrid", "vector", "bm25"):
+        assert 0 < report[mode]["hit@1"] <= report[mode]["hit@5"] <= 1 and 0 < report[mode]["ndcg@10"] <= 1
+    assert "context_relevance" in report["hybrid"] and "context_relevance" not in report["bm25"]
+    written = json.loads(next((tmp_path / "evals" / "results").glob("search-*.json")).read_text())
+    assert written["modes"] == ["hybrid", "vector", "bm25"] and written["by_mode"]["bm25"] == report["bm25"]
+    refused = CliRunner().invoke(cli, ["eval", "search", "--test-queries", str(dataset), "--modes", "fuzzy"])
+    assert refused.exit_code == 2 and "hybrid,vector,bm25" in refused.output
+
+
 def test_eval_prepare_builds_the_dataset_and_links_the_corpus(tmp_path):
     _sources(tmp_path / "sources")
     result = CliRunner().invoke(cli, ["eval", "prepare", "python-docs", "--sources", str(tmp_path / "sources"),
