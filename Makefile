@@ -41,13 +41,15 @@ run: install
 	$(BIN)/chatbot index --source data/knowledge_base --sync
 	$(BIN)/chatbot serve --host $(HOST) --port $(PORT)
 
+# Installs Debian packages a test needs (the package lists are read once, if the first try fails).
+APT_INSTALL = apt-get install -y -q $(1) >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 \
+	&& apt-get install -y -q $(1) >/dev/null 2>&1) || { echo "cannot install $(1) (apt-get): $(2)"; exit 1; }
+
 test: install
-	@# The external evaluation set is built from Debian's Python documentation (skipped when absent).
-	@test -d /usr/share/doc/python3.11/html/_sources || (apt-get install -y -q python3.11-doc >/dev/null 2>&1 \
-		|| echo "python3.11-doc is not installed: the python-docs dataset test is skipped")
-	@# A real browser opens the quality report page.
-	@command -v chromium >/dev/null || (apt-get install -y -q chromium >/dev/null 2>&1 \
-		|| echo "chromium is not installed: the report page test is skipped")
+	@# The external evaluation set is built from Debian's Python documentation; a real browser
+	@# opens the quality report page. Without them those tests would skip: install, or fail here.
+	@test -d /usr/share/doc/python3.11/html/_sources || { $(call APT_INSTALL,python3.11-doc,the python-docs tests need it); }
+	@command -v chromium >/dev/null || { $(call APT_INSTALL,chromium,the report page test needs it); }
 	$(BIN)/python -m pytest
 
 test-unit: install
@@ -55,8 +57,7 @@ test-unit: install
 
 bench: install
 	@# The larger ingestion corpus: Debian's Python documentation sources (a real text set).
-	@test -d /usr/share/doc/python3.11/html/_sources || (apt-get install -y -q python3.11-doc >/dev/null 2>&1 \
-		|| echo "python3.11-doc is not installed: the python_docs corpus is skipped")
+	@test -d /usr/share/doc/python3.11/html/_sources || { $(call APT_INSTALL,python3.11-doc,the python_docs benchmark needs it); }
 	$(BIN)/python -m bench
 
 lint: install
