@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from app.ledgers.database import Database, owned
 from app.ledgers.tables import api_keys
@@ -59,6 +59,11 @@ class KeyStore:
         self._db, self._owns_db = owned(db)
         self._db.require("ledgers")
         self._configured: tuple[float, bool] = (0.0, False)
+        # Every request runs these: built once, their parameters bound at each call.
+        k = api_keys.c
+        self._active = select(k.prefix, k.owner, k.scopes).where(k.key_hash == bindparam("hash"),
+                                                                 k.revoked_at.is_(None))
+        self._touch = api_keys.update().where(k.prefix == bindparam("key")).values(last_used_at=bindparam("at"))
 
     def _insert(self, prefix: str, key: str, owner: str, scopes: list[str]) -> None:
         self._db.execute(api_keys.insert().values(prefix=prefix, key_hash=_hash(key), owner=owner,
@@ -93,16 +98,14 @@ class KeyStore:
         """The key's principal, or None for an unknown or revoked key."""
         if not 32 <= len(key) <= MAX_KEY_CHARS:  # no key is this short or long: no lookup
             return None
-        k = api_keys.c
-        rows = self._db.execute(select(k.prefix, k.owner, k.scopes)
-                                .where(k.key_hash == _hash(key), k.revoked_at.is_(None)))
+        rows = self._db.execute(self._active, {"hash": _hash(key)})
         if not rows:
             return None
         prefix, owner, scopes = rows[0]
         return Principal(owner, frozenset(scopes.split(",")), prefix)
 
     def touch(self, prefix: str) -> None:
-        self._db.execute(api_keys.update().where(api_keys.c.prefix == prefix).values(last_used_at=time.time()))
+        self._db.execute(self._touch, {"key": prefix, "at": time.time()})
 
     def revoke(self, prefix: str) -> bool:
         k = api_keys.c

@@ -14,7 +14,7 @@ import datetime as dt
 import time
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, true
+from sqlalchemy import ColumnElement, bindparam, func, select, true
 
 from app.access.keys import LOCAL_OWNER
 from app.ledgers.database import Database, owned
@@ -41,6 +41,14 @@ class ConversationRegistry:
     def __init__(self, db: Database | str):
         self._db, self._owns_db = owned(db)
         self._db.require("conversations")
+        # Every turn runs these: built once, their parameters bound at each call (SQLAlchemy
+        # then reuses their compiled form, where one built with its values costs ~0.25 ms).
+        insert = self._db.insert(conversations)
+        self._claim = insert.on_conflict_do_nothing(index_elements=["id"]).returning(c.id)
+        self._owner_of = select(c.owner).where(c.id == bindparam("id"))
+        self._turn_ended = insert.on_conflict_do_update(
+            index_elements=["id"], set_={"status": "active", "updated_at": insert.excluded.updated_at,
+                                         "turns": c.turns + 1}, where=c.owner == insert.excluded.owner)
 
     def claim(self, conversation_id: str, owner: str, at: float | None = None) -> str | None:
         """Whether `owner` may write to this conversation: `"new"` (it is now theirs), `"theirs"`
@@ -49,22 +57,18 @@ class ConversationRegistry:
         Claimed before the turn runs, so two owners racing for a new id cannot both win.
         """
         at = time.time() if at is None else at
-        insert = self._db.insert(conversations).values(id=conversation_id, status="active", created_at=at,
-                                                       updated_at=at, turns=0, owner=owner)
-        if self._db.execute(insert.on_conflict_do_nothing(index_elements=["id"]).returning(c.id)):
+        row = {"id": conversation_id, "status": "active", "created_at": at, "updated_at": at, "turns": 0,
+               "owner": owner}
+        if self._db.execute(self._claim, row):
             return "new"
-        rows = self._db.execute(select(c.owner).where(c.id == conversation_id))
+        rows = self._db.execute(self._owner_of, {"id": conversation_id})
         return "theirs" if rows and rows[0][0] == owner else None
 
     def record_turn(self, conversation_id: str, owner: str = LOCAL_OWNER, at: float | None = None) -> None:
         """A turn ended: the conversation exists, is active again, and is one turn longer."""
         at = time.time() if at is None else at
-        insert = self._db.insert(conversations).values(id=conversation_id, status="active", created_at=at,
-                                                       updated_at=at, turns=1, owner=owner)
-        self._db.execute(insert.on_conflict_do_update(
-            index_elements=["id"],
-            set_={"status": "active", "updated_at": insert.excluded.updated_at, "turns": c.turns + 1},
-            where=c.owner == insert.excluded.owner))
+        self._db.execute(self._turn_ended, {"id": conversation_id, "status": "active", "created_at": at,
+                                            "updated_at": at, "turns": 1, "owner": owner})
 
     def get(self, conversation_id: str, owner: str | None = None) -> dict[str, Any] | None:
         """The conversation's record; with `owner`, only if it is theirs."""

@@ -36,11 +36,11 @@ class ToolCallLedger:
 
     def record(self, tool: str, arguments: dict[str, Any], outcome: str, duration_ms: float,
                error: str | None = None, conversation_id: str | None = None, at: float | None = None) -> None:
-        self._db.execute(tool_calls.insert().values(
-            at=time.time() if at is None else at, tool=tool,
-            arguments=json.dumps(mask_secrets(arguments), default=str)[:MAX_LOGGED_CHARS], outcome=outcome,
-            duration_ms=duration_ms, error=mask_secrets(error)[:MAX_LOGGED_CHARS] if error else None,
-            conversation_id=conversation_id))
+        self._db.execute(tool_calls.insert(), {
+            "at": time.time() if at is None else at, "tool": tool,
+            "arguments": json.dumps(mask_secrets(arguments), default=str)[:MAX_LOGGED_CHARS], "outcome": outcome,
+            "duration_ms": duration_ms, "error": mask_secrets(error)[:MAX_LOGGED_CHARS] if error else None,
+            "conversation_id": conversation_id})
 
     def last(self, n: int) -> list[dict[str, Any]]:
         rows = self._db.execute(select(*(tool_calls.c[c] for c in _COLUMNS)).order_by(tool_calls.c.at.desc()).limit(n))

@@ -87,7 +87,7 @@ class UsageLedger:
         at = time.time() if at is None else at
         day = dt.datetime.fromtimestamp(at, dt.UTC).date().isoformat()
         cost = self.cost(call.provider, call.model, call.prompt_tokens, call.completion_tokens)
-        self._db.execute(llm_usage.insert().values(**asdict(call), at=at, day=day, cost_usd=cost))
+        self._db.execute(llm_usage.insert(), {**asdict(call), "at": at, "day": day, "cost_usd": cost})
 
     async def arecord(self, call: ModelCall) -> None:
         """Record without blocking the event loop; a ledger failure never fails an answer."""
