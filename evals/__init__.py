@@ -1,1 +1,1 @@
-"""Evaluation datasets and (later) evaluators; see `evals/datasets/README.md`."""
+"""Evaluation: datasets, ranking scores, answer evaluators, the LangSmith runner, tuning and the report."""

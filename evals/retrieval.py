@@ -1,7 +1,7 @@
 """Retrieval quality of an embedded index on a labelled dataset: hybrid, vectors alone, BM25 alone.
 
 Per question: the ranked documents of each search (top k chunks, each document once, at
-its best rank) scored by `evals.metrics`, and two measures of the passages the model
+its best rank) scored by `evals.ranking`, and two measures of the passages the model
 reads (the first `passages` of the hybrid search):
 
 - `context_relevance`, the runbook's "context relevance score" (SLO > 0.7): the share of
@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from evals.metrics import document_ranking, hit_at, ndcg_at, reciprocal_rank, summarise
+from evals.ranking import document_ranking, hit_at, ndcg_at, reciprocal_rank, summarise
 
 MODES = ("hybrid", "vector", "bm25")
 

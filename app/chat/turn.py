@@ -122,10 +122,14 @@ class Chat:
         self.max_message_chars = max_message_chars
 
     async def open(self, turn: Turn) -> TurnStream:
-        """Admit the turn (or raise its `ServiceError`); its events follow."""
+        """Admit the turn (or raise its `ServiceError`); its events follow.
+
+        The event generator runs up to its `_ADMITTED` marker here, so the admission's checks
+        and what they take (the turn lock, a place in the model queue) are held by the
+        stream from now on, and given back when it ends or is closed.
+        """
         events = self._events(turn)
-        marker = await anext(events)
-        assert marker is _ADMITTED
+        await anext(events)  # _ADMITTED
         return TurnStream(events)
 
     async def run(self, turn: Turn) -> ChatResponse:

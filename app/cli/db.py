@@ -32,14 +32,17 @@ def upgrade() -> None:
 
     for branch, database in _databases():
         try:
+            found = schema.state(database, branch)
             before, after = schema.upgrade(database, branch)
         finally:
             database.close()
         where = database.engine.url.render_as_string(hide_password=True)
         if before == after:
             print(f"{branch}: at {after}, nothing to do ({where})")
+        elif found == "new":
+            print(f"{branch}: created at {after} ({where})")
         else:
-            print(f"{branch}: {before or 'before migrations'} -> {after} ({where})")
+            print(f"{branch}: {before or 'made before migrations'} -> {after} ({where})")
 
 
 @db.command()

@@ -177,7 +177,7 @@ def answers(
     (LangSmith `evaluate`, offline unless LANGSMITH_API_KEY is set); JSON under evals/results/."""
     from app.services import build_components
     from evals.answers import JudgeGrader, LexicalGrader, answer_evaluator
-    from evals.metrics import summarise
+    from evals.ranking import summarise
     from evals.runner import compile_graph, graph_target, run_experiment, uploading
 
     # Every question answered afresh: a cached answer would grade an earlier run.

@@ -23,7 +23,7 @@ from app.gateway.error_handlers import install_error_handlers
 from app.gateway.openapi import describe_errors
 from app.gateway.origin import SameOriginPolicy
 from app.gateway.request_log import ObserveRequests
-from app.gateway.routes import admin, chat, conversations, feedback, health, metrics, websocket
+from app.gateway.routes import admin, chat, conversations, feedback, health, prometheus, websocket
 from app.gateway.routes.langserve import publish_turns
 from app.observability.logs import configure_logging
 from app.settings import ConfigurationError, Settings, load_settings
@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None, chatbot_factory: ChatbotFactory
     app = FastAPI(title="Chatbot service", version="0.1.0", lifespan=lifespan,
                   description="RAG chatbot: answers from the knowledge base with citations.")
     install_error_handlers(app)
-    for routes in (chat, websocket, conversations, feedback, health, metrics, admin):
+    for routes in (chat, websocket, conversations, feedback, health, prometheus, admin):
         app.include_router(routes.router)
     publish_turns(app)
     describe_errors(app)

@@ -136,7 +136,7 @@ def test_an_older_database_is_refused_then_upgraded_with_every_row(legacy, monke
     assert CliRunner().invoke(cli, ["db", "current"]).exit_code == 1
     upgraded = CliRunner().invoke(cli, ["db", "upgrade"])
     assert upgraded.exit_code == 0, upgraded.output
-    assert "before migrations -> ledgers_0001" in upgraded.output
+    assert "made before migrations -> ledgers_0001" in upgraded.output
     assert CliRunner().invoke(cli, ["db", "current"]).exit_code == 0
     after = {url: _rows(url) for url in before}
     for url, tables in before.items():

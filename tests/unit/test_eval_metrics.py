@@ -5,7 +5,7 @@ import math
 import pytest
 
 from evals import python_docs
-from evals.metrics import document_ranking, hit_at, ndcg_at, reciprocal_rank, summarise
+from evals.ranking import document_ranking, hit_at, ndcg_at, reciprocal_rank, summarise
 
 
 def test_metrics_on_a_ranking_worked_out_by_hand():

@@ -1,14 +1,11 @@
-"""Retrieval metrics, per question, over the ranked document ids a search returned.
+"""Ranking scores, per question, over the ranked document ids a search returned.
 
 - hit@k: a relevant document is among the first k;
 - MRR: 1 / the rank of the first relevant document (0 when none is retrieved);
 - nDCG@10: binary relevance, log2 discount, normalised by the ideal ranking of the
-  question's relevant documents;
-- context relevance: the mean cosine similarity (all-MiniLM-L6-v2) between the question
-  and the passages the model would read (the retriever's top k). This is what the
-  runbook's "relevance of retrieved context to query" SLO (> 0.7) measures; it needs no
-  labels, so it can be computed on live traffic too.
+  question's relevant documents.
 Rankings are of documents: several chunks of one document count once, at their best rank.
+The passages' context relevance and similarity are evals/retrieval.py's.
 """
 
 from __future__ import annotations
