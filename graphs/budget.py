@@ -63,6 +63,8 @@ def fit_history(
         return sum(cost(m) for m in messages)
 
     window = earlier[-max_messages:] if max_messages else []
+    if not window:  # a conversation's first turn
+        return [], 0
     kept = trim_messages(window, max_tokens=budget, token_counter=total, strategy="last", start_on="human")
     return kept, total(kept)
 

@@ -119,11 +119,16 @@ class KeyStore:
         """Whether keys are in use: any key was ever created, revoked ones included, so that
         revoking the last key closes the service instead of opening it (cached briefly:
         this is asked by requests without a key)."""
-        checked_at, configured = self._configured
-        if time.monotonic() - checked_at > KEYS_CONFIGURED_TTL:
+        configured = self.known_keys_configured()
+        if configured is None:
             configured = self.required or bool(self._db.execute(select(api_keys.c.prefix).limit(1)))
             self._configured = (time.monotonic(), configured)
         return configured
+
+    def known_keys_configured(self) -> bool | None:
+        """`keys_configured` while its cached answer is fresh, without touching the database; else None."""
+        checked_at, configured = self._configured
+        return configured if time.monotonic() - checked_at <= KEYS_CONFIGURED_TTL else None
 
     def list(self) -> list[dict[str, Any]]:
         columns = ("prefix", "owner", "scopes", "created_at", "revoked_at", "last_used_at")

@@ -37,8 +37,13 @@ class Authenticator:
         self.keys, self.limits = keys, limits
         self._touched: dict[str, float] = {}  # key prefix -> when its last use was recorded
 
+    async def _keys_configured(self) -> bool:
+        """Whether keys are required yet: the key store's cached answer, or the database's (in a thread)."""
+        known = self.keys.known_keys_configured()
+        return known if known is not None else await asyncio.to_thread(self.keys.keys_configured)
+
     async def check(self, scope: Scope) -> Principal:
-        if not await asyncio.to_thread(self.keys.keys_configured):
+        if not await self._keys_configured():
             if refusal := local_caller_refusal(scope):
                 raise ServiceError(ErrorCode.LOCAL_ONLY, reason=refusal, hint=LOCAL_ONLY_HINT)
             return LOCAL_PRINCIPAL  # a Bearer value a local client sends is not a key yet
@@ -66,7 +71,7 @@ class Authenticator:
     async def known_caller(self, scope: Scope) -> Principal | None:
         """On an open path: who calls, if anyone we know (never a refusal, never counted)."""
         try:
-            if not await asyncio.to_thread(self.keys.keys_configured):
+            if not await self._keys_configured():
                 return None if local_caller_refusal(scope) else LOCAL_PRINCIPAL
             key = presented_key(scope)
             return await asyncio.to_thread(self.keys.authenticate, key) if key else None

@@ -1,6 +1,8 @@
 """FastAPI dependencies: the running chatbot and the caller, for HTTP routes and WebSockets alike.
 
-Every dependency takes an `HTTPConnection`, so one definition serves both. Routes declare
+Every dependency takes an `HTTPConnection`, so one definition serves both, and is
+`async` (FastAPI runs a plain function in a worker thread: a hop per dependency per
+request, for a lookup that never blocks). Routes declare
 what a caller needs with `require_scope` (`ChatCaller`, `AdminCaller`); the OpenAPI
 document publishes the API-key security schemes they use. Who the caller is was settled
 by the authentication middleware (app/gateway/authentication.py); a connection it did not
@@ -9,7 +11,7 @@ settle is refused here (fail closed).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Security, WebSocketException
@@ -29,16 +31,16 @@ API_KEY = APIKeyHeader(name="X-API-Key", scheme_name="ApiKeyHeader", auto_error=
                        description="an API key, in place of the Bearer header")
 
 
-def get_chatbot(connection: HTTPConnection) -> Chatbot:
+async def get_chatbot(connection: HTTPConnection) -> Chatbot:
     return connection.app.state.chatbot
 
 
-def get_services(connection: HTTPConnection) -> Services:
-    return get_chatbot(connection).services
+async def get_services(connection: HTTPConnection) -> Services:
+    return connection.app.state.chatbot.services
 
 
-def get_chat(connection: HTTPConnection) -> Chat:
-    return get_chatbot(connection).chat
+async def get_chat(connection: HTTPConnection) -> Chat:
+    return connection.app.state.chatbot.chat
 
 
 def principal_of(connection: HTTPConnection) -> Principal:
@@ -49,11 +51,11 @@ def principal_of(connection: HTTPConnection) -> Principal:
     return principal
 
 
-def require_scope(scope: str) -> Callable[..., Principal]:
+def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency: the caller, who must hold `scope` (scopes a key does not know grant nothing)."""
 
-    def caller(connection: HTTPConnection, _bearer: Annotated[object, Security(BEARER)] = None,
-               _api_key: Annotated[object, Security(API_KEY)] = None) -> Principal:
+    async def caller(connection: HTTPConnection, _bearer: Annotated[object, Security(BEARER)] = None,
+                     _api_key: Annotated[object, Security(API_KEY)] = None) -> Principal:
         principal = principal_of(connection)
         if not principal.may(scope):
             refused = ServiceError(ErrorCode.FORBIDDEN, scope=scope)
@@ -74,7 +76,7 @@ ChatCaller = Annotated[Principal, Depends(chat_caller)]
 AdminCaller = Annotated[Principal, Depends(admin_caller)]
 
 
-def current_owner(caller: ChatCaller) -> str:
+async def current_owner(caller: ChatCaller) -> str:
     """Whose conversations the caller reads and writes: the key's owner (or the local owner)."""
     return caller.owner
 
