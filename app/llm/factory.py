@@ -74,7 +74,18 @@ def _local(settings: Settings) -> BaseChatModel:
     )
 
 
-# Retries are the failover model's (with LLM_RETRY_DELAY and no retry on a 4xx), not the SDK's.
+def _openai_sampling(settings: Settings) -> dict:
+    """What OpenAI and Azure OpenAI share: the answer's budget and temperature, no retries of their
+    own (the failover model's, with LLM_RETRY_DELAY and none on a 4xx), the timeout, and usage on the stream."""
+    return {
+        "max_tokens": settings.llm_max_tokens,
+        "temperature": settings.llm_temperature,
+        "max_retries": 0,
+        "timeout": settings.llm_timeout,
+        "stream_usage": True,
+    }
+
+
 def _openai(settings: Settings) -> BaseChatModel:
     from langchain_openai import ChatOpenAI
 
@@ -84,11 +95,7 @@ def _openai(settings: Settings) -> BaseChatModel:
         model=_model_name(settings, "openai"),
         api_key=settings.openai_api_key or "not-needed",
         base_url=settings.openai_base_url,
-        max_tokens=settings.llm_max_tokens,
-        temperature=settings.llm_temperature,
-        max_retries=0,
-        timeout=settings.llm_timeout,
-        stream_usage=True,
+        **_openai_sampling(settings),
     )
 
 
@@ -111,11 +118,7 @@ def _azure(settings: Settings) -> BaseChatModel:
         api_key=settings.azure_openai_api_key,
         azure_deployment=settings.azure_openai_deployment,
         api_version=settings.azure_openai_api_version,
-        max_tokens=settings.llm_max_tokens,
-        temperature=settings.llm_temperature,
-        max_retries=0,
-        timeout=settings.llm_timeout,
-        stream_usage=True,
+        **_openai_sampling(settings),
     )
 
 
