@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Literal, Protocol, get_args, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from sqlalchemy import select
 
@@ -19,7 +19,6 @@ from app.ledgers.database import Database, owned
 from app.ledgers.tables import registry_deployments, registry_models
 
 Environment = Literal["staging", "production"]
-ENVIRONMENTS: tuple[str, ...] = get_args(Environment)
 # The sample registry a new installation starts with (the models the knowledge base names).
 SAMPLE_MODELS = [("fraud-scorer", "2.0.0"), ("fraud-scorer", "2.1.0"), ("intent-clf", "2.1.0"),
                  ("churn-classifier", "1.3.0"), ("churn-classifier", "1.4.0")]

@@ -36,7 +36,6 @@ def _seconds_to_midnight(now: float) -> float:
 class KeyRateLimits:
     def __init__(self, requests_per_minute: int, tokens_per_day: int, redis_url: str | None = None):
         self.requests_per_minute, self.tokens_per_day = requests_per_minute, tokens_per_day
-        self.shared = redis_url is not None
         self._storage: Storage = (RedisStorage(f"async+{redis_url}", implementation="redispy",
                                                key_prefix="chatbot-limits") if redis_url else MemoryStorage())
         self._requests = MovingWindowRateLimiter(self._storage)
@@ -75,6 +74,3 @@ class KeyRateLimits:
             return bool(await self._storage.check())
         except Exception:
             return False
-
-    async def tokens_today(self, key_id: str) -> int:
-        return int(await self._storage.get(self._token_key(key_id, time.time())))

@@ -32,6 +32,7 @@ class LocalTurnLocks:
 
     @asynccontextmanager
     async def hold(self, conversation_id: str, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> AsyncIterator[None]:
+        # No lease here: an in-process lock cannot outlive its holder. A shared lock needs one.
         lock = self._locks.get(conversation_id)
         if lock is None:
             lock = self._locks[conversation_id] = asyncio.Lock()
