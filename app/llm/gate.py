@@ -78,13 +78,22 @@ class LocalModelGate:
         return max(1, math.ceil((self.waiting + 1) / self.rate)) if self.rate else 1
 
     def admit(self) -> _LocalTicket:
-        if self.waiting >= self.max_queue:
+        if self._queue_is_full():
             self.rejected_total += 1
             raise Overloaded(self.retry_after())
         self.waiting += 1
         self.admitted_total += 1
         metrics.QUEUE_DEPTH.inc()
         return _LocalTicket(self)
+
+    def _queue_is_full(self) -> bool:
+        """Whether LLM_MAX_QUEUE turns would wait behind this one. A turn counts from `admit`
+        to the end of its `wait`, but those the rate lets start at once do not wait: two
+        turns that arrive together at an idle gate with a queue of one are both admitted."""
+        if self.limiter is None or self.waiting < self.max_queue:
+            return False
+        starting_now = self.waiting - self.max_queue + 1  # this turn and those admitted before it
+        return starting_now > self.limiter.max_rate or not self.limiter.has_capacity(starting_now)
 
     def leave_queue(self, waited_seconds: float) -> None:
         self.waiting -= 1

@@ -47,7 +47,32 @@ def test_without_a_rate_nothing_waits_and_the_state_says_so():
 
 
 def test_admission_refuses_while_the_queue_is_full():
-    gate = LocalModelGate(rate=1, max_queue=1)
-    gate.waiting = 1
-    with pytest.raises(Overloaded):
-        gate.admit()
+    async def admit_three():
+        gate = LocalModelGate(rate=0.5, max_queue=1)
+        first = gate.admit()
+        await first.wait()  # the one slot of the next 2 s is taken
+        second = gate.admit()  # waits for the next slot: the queue of one is full
+        with pytest.raises(Overloaded) as refused:
+            gate.admit()
+        second.release()
+        return refused.value.retry_after
+
+    assert asyncio.run(admit_three()) >= 2
+
+
+def test_turns_admitted_together_at_an_idle_gate_are_not_refused():
+    """A turn is admitted before its transport starts and waits for its slot after: two that
+    arrive together at an idle gate with a queue of one are one that starts and one that waits."""
+
+    async def arrive_together():
+        gate = LocalModelGate(rate=0.5, max_queue=1)
+        tickets = [gate.admit(), gate.admit()]  # neither has reached its wait yet
+        with pytest.raises(Overloaded):
+            gate.admit()
+        started = time.perf_counter()
+        await asyncio.gather(*(ticket.wait() for ticket in tickets))
+        return time.perf_counter() - started, gate.state()
+
+    waited, state = asyncio.run(arrive_together())
+    assert waited >= 1.5  # the second waited for the next slot
+    assert state["admitted_total"] == 2 and state["rejected_total"] == 1 and state["waiting"] == 0
