@@ -104,7 +104,8 @@ def test_the_cli_shows_details_with_an_admin_key_and_statuses_without(data_dir_c
     from app.cli import cli
     from bench.common import running_service
 
-    env = {"DATA_DIR": str(data_dir_copy), "LLM_PROVIDER": "extractive"}
+    # Its own log: `chatbot health` judges the error rate of the log's last 24 h.
+    env = {"DATA_DIR": str(data_dir_copy), "LLM_PROVIDER": "extractive", "LOG_FILE": str(data_dir_copy / "chatbot.log")}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("CHATBOT_API_KEY", raising=False)
