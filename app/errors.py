@@ -30,13 +30,16 @@ class ErrorCode(StrEnum):
 
     BAD_REQUEST = ("bad_request", 400, "the request is not valid")
     MALFORMED_JSON = ("malformed_json", 400, "the request body is not valid JSON")
+    UNSUPPORTED_PARAMETER = ("unsupported_parameter", 400, "the service does not support {what}")
     UNAUTHORIZED = ("unauthorized", 401, "an API key is required (Authorization: Bearer or X-API-Key)")
     FORBIDDEN = ("forbidden", 403, "this API key lacks the {scope!r} scope")
     LOCAL_ONLY = ("local_only", 403, "{reason}; {hint}")
     FORBIDDEN_ORIGIN = ("forbidden_origin", 403, "requests from this page's origin are not allowed (ALLOWED_ORIGINS)")
     NOT_FOUND = ("not_found", 404, "not found")
+    MODEL_NOT_FOUND = ("model_not_found", 404, "the model {model!r} does not exist (GET /v1/models lists it)")
     CONVERSATION_NOT_FOUND = ("conversation_not_found", 404, "no conversation {conversation_id!r}")
     MESSAGE_NOT_FOUND = ("message_not_found", 404, "conversation {conversation_id} has no answer {message_id}")
+    SOURCE_NOT_FOUND = ("source_not_found", 404, "no passage {chunk_id!r} in the knowledge base")
     METHOD_NOT_ALLOWED = ("method_not_allowed", 405, "method not allowed")
     APPROVAL_PENDING = ("approval_pending", 409,
                         "{reason}: approve or reject it first (POST /conversations/{{id}}/approve)")

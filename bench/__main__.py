@@ -15,6 +15,7 @@ os.environ.setdefault("LANGSMITH_TRACING", "false")
 
 from bench import (  # noqa: E402
     answers,
+    chat_page,
     gateway_overhead,
     guardrails,
     ingestion,
@@ -28,6 +29,7 @@ from bench import (  # noqa: E402
 
 BENCHMARKS = {
     "gateway": gateway_overhead.run,
+    "chat_page": chat_page.run,
     "search": search.run,
     "ingestion": ingestion.run,
     "scale": scale.run,

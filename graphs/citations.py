@@ -53,6 +53,7 @@ def source_entry(index: int, document: Document) -> dict[str, Any]:
     meta = document.metadata
     return {
         "index": index,
+        "chunk_id": document.id,  # the cited passage itself (GET /sources/{chunk_id})
         "document_id": meta.get("document_id"),
         "title": meta.get("title"),
         "section": meta.get("section"),

@@ -336,4 +336,5 @@ async def guard_output(state: ChatState, deps: ChatDependencies) -> dict[str, An
     return {"answer": answer, "sources": sources, "message_id": message_id,
             # The cited documents travel with the message: feedback on it labels them.
             "messages": [AIMessage(content=answer, id=message_id,
-                                   response_metadata={"cited": [s["document_id"] for s in sources]})]}
+                                   response_metadata={"cited": [s["document_id"] for s in sources],
+                                                      "sources": sources})]}

@@ -42,6 +42,8 @@ class Peer:
     plan: list[str] = field(default_factory=list)
     slow_seconds: float = 3.0
     drop_after: int = 3  # words a `drop` streams before the connection breaks
+    word_delay: float = 0.005  # seconds between streamed words
+    streamed_words: int = 0  # words streamed so far (it stops when the client closes the stream)
     requests: list[tuple[float, str, str]] = field(default_factory=list)  # (time, path, behaviour)
     fail_routing: bool = False  # answer the router's tool-calling requests with 500s
     routing_requests: list[str] = field(default_factory=list)
@@ -131,8 +133,11 @@ def build_app(peer: Peer) -> FastAPI:
             for n, word in enumerate(words):
                 if behaviour == "drop" and n == peer.drop_after:
                     raise ConnectionResetError("the peer drops the connection mid-stream")
+                if await request.is_disconnected():  # as a real server does: the client went away, stop
+                    return
                 yield _chunk(word)
-                await asyncio.sleep(0.005)
+                peer.streamed_words += 1
+                await asyncio.sleep(peer.word_delay)
             yield _chunk(finish="stop")
             if (body.get("stream_options") or {}).get("include_usage"):
                 yield _chunk(usage=usage)

@@ -21,7 +21,8 @@ Route = Literal["knowledge", "tool", "direct", "blocked"]
 
 
 class Source(BaseModel):
-    index: int
+    index: int  # the n of its [n] in the answer
+    chunk_id: str | None = None  # the passage cited (GET /sources/{chunk_id})
     document_id: str | None
     title: str | None
     section: str | None = None

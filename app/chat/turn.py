@@ -17,15 +17,17 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.constants import INTERRUPT
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
 from app.access.keys import Principal
+from app.chat.detached import detached
 from app.chat.events import (
     ApprovalRequiredEvent,
     ChatResponse,
@@ -43,6 +45,7 @@ from app.conversations.registry import ConversationRegistry
 from app.errors import ErrorCode, ServiceError
 from app.llm.gate import GateTicket, ModelGate, Overloaded
 from app.observability import metrics
+from app.safety.pii import redact
 from graphs.context import RunContext
 from graphs.names import Node
 from graphs.stream import restart_of, token_of
@@ -69,16 +72,28 @@ class Decision:
 @dataclass(frozen=True)
 class Turn:
     """One turn as a transport asks for it: who asks, in which conversation, and either a
-    `message` or a `decision` on the tool call that waits for approval there."""
+    `message` or a `decision` on the tool call that waits for approval there.
+
+    A turn that is not `stored` (an OpenAI client's request without a conversation) runs in
+    a conversation of its own, made of the `history` the client sent, which is deleted when
+    the turn ends: nothing of it is kept, listed or claimed.
+    """
 
     principal: Principal
     conversation_id: str
     message: str = ""
     decision: Decision | None = None
+    history: tuple[BaseMessage, ...] = ()
+    stored: bool = True
 
     @classmethod
     def ask(cls, principal: Principal, message: str, conversation_id: str | None = None) -> Turn:
         return cls(principal, conversation_id or new_conversation_id(), message)
+
+    @classmethod
+    def one_shot(cls, principal: Principal, message: str, history: tuple[BaseMessage, ...] = ()) -> Turn:
+        """A turn on the client's own history, stored nowhere."""
+        return cls(principal, f"oneshot-{new_conversation_id()}", message, history=history, stored=False)
 
     @classmethod
     def decide(cls, principal: Principal, conversation_id: str, approved: bool, comment: str | None = None) -> Turn:
@@ -146,19 +161,29 @@ class Chat:
 
     async def _events(self, turn: Turn) -> AsyncGenerator[Any, None]:
         self._check_message(turn)
-        owner, new = await self._conversation_owner(turn)
+        owner, new = await self._conversation_owner(turn) if turn.stored else (turn.principal.owner, True)
         async with self.locks.hold(turn.conversation_id):
             await self._check_approval_state(turn, new)
             ticket = self._queue_place()
             try:
                 yield _ADMITTED
                 await ticket.wait()
-                async for event in self._graph_events(turn):
-                    if isinstance(event, FinalEvent) and turn.decision is None:
-                        await self._record_turn(turn.conversation_id, owner)
-                    yield event
+                async with aclosing(self._graph_events(turn)) as events:  # closing the turn stops the run
+                    async for event in events:
+                        if isinstance(event, FinalEvent) and turn.decision is None and turn.stored:
+                            await self._record_turn(turn.conversation_id, owner)
+                        yield event
             finally:
                 ticket.release()
+                if not turn.stored:
+                    await self._forget(turn.conversation_id)
+
+    async def _forget(self, thread_id: str) -> None:
+        """Delete a one-shot turn's checkpoints (shielded: a closed stream still cleans up)."""
+        try:
+            await asyncio.shield(self.graph.checkpointer.adelete_thread(thread_id))
+        except Exception as exc:
+            log.error("the checkpoints of one-shot turn %s were not deleted: %s", thread_id, type(exc).__name__)
 
     def _queue_place(self) -> GateTicket:
         """A place in the model queue, taken last: it is held only while the turn waits for its slot."""
@@ -186,7 +211,8 @@ class Chat:
         """
         principal, conversation_id = turn.principal, turn.conversation_id
         if turn.decision is None:
-            claimed = await asyncio.to_thread(self.registry.claim, conversation_id, principal.owner)
+            title = redact(turn.message)[0]  # a new conversation is titled by its first question, masked
+            claimed = await asyncio.to_thread(self.registry.claim, conversation_id, principal.owner, None, title)
             if claimed is None:
                 raise ServiceError(ErrorCode.CONVERSATION_NOT_FOUND, conversation_id=conversation_id)
             return principal.owner, claimed == "new"
@@ -213,19 +239,21 @@ class Chat:
         except Exception as exc:  # the turn is checkpointed; only its count is late
             log.error("turn of %s not recorded in the registry: %s", conversation_id, type(exc).__name__)
 
-    async def _graph_events(self, turn: Turn) -> AsyncIterator[TurnEvent]:
-        run_input: Any = ({"messages": [HumanMessage(turn.message)]} if turn.decision is None
+    async def _graph_events(self, turn: Turn) -> AsyncGenerator[TurnEvent, None]:
+        run_input: Any = ({"messages": [*turn.history, HumanMessage(turn.message)]} if turn.decision is None
                           else Command(resume={"approved": turn.decision.approved, "comment": turn.decision.comment}))
         context = RunContext(owner=turn.principal.owner, scopes=turn.principal.scopes,
                              conversation_id=turn.conversation_id)
-        reader = _TurnReader(turn.conversation_id)
+        reader = _TurnReader(turn.conversation_id, stored=turn.stored)
+        run = self.graph.astream(run_input, {"configurable": {"thread_id": turn.conversation_id}}, context=context,
+                                 stream_mode=["updates", "values", "custom"], durability=TURN_DURABILITY)
         try:
-            async for mode, payload in self.graph.astream(
-                run_input, {"configurable": {"thread_id": turn.conversation_id}}, context=context,
-                stream_mode=["updates", "values", "custom"], durability=TURN_DURABILITY,
-            ):
-                for event in reader.read(mode, payload):
-                    yield event
+            # Closed early (the client went away), the run is cancelled too: LangGraph cancels
+            # its node tasks, so the model stops writing and no half-written answer is stored.
+            async with detached(run) as steps:
+                async for mode, payload in steps:
+                    for event in reader.read(mode, payload):
+                        yield event
         except Exception as exc:
             log.error("chat turn failed for conversation %s: %s", turn.conversation_id, type(exc).__name__,
                       exc_info=exc)
@@ -244,8 +272,8 @@ class _TurnReader:
     (the history summary), whose updates have nothing for the client.
     """
 
-    def __init__(self, conversation_id: str):
-        self.conversation_id = conversation_id
+    def __init__(self, conversation_id: str, *, stored: bool = True):
+        self.conversation_id, self.stored = conversation_id, stored
         self.started = time.perf_counter()
         self.state: dict[str, Any] = {}
         self.tokens = 0
@@ -289,7 +317,9 @@ class _TurnReader:
 
     def _approval_events(self, pending: PendingApproval) -> list[TurnEvent]:
         answer = (f"{pending.reason}: it runs once approved. Approve or reject it with "
-                  f"POST /conversations/{self.conversation_id}/approve.")
+                  f"POST /conversations/{self.conversation_id}/approve." if self.stored else
+                  f"{pending.reason}: it needs a person's approval, which only a stored conversation can "
+                  f"wait for (start one with POST /chat, then name it as conversation_id); nothing ran.")
         final = FinalEvent(conversation_id=self.conversation_id, answer=answer, sources=[], route="tool",
                            provider="tool", usage={}, pending_approval=pending.model_dump(),
                            tool={"tool": pending.tool, "arguments": pending.arguments, "ok": False,

@@ -22,13 +22,20 @@ from app.ledgers.tables import conversations
 
 STATUSES = ("active", "archived")
 DAY = 86_400.0
-_COLUMNS = ("id", "status", "created_at", "updated_at", "turns", "owner")
+_COLUMNS = ("id", "status", "created_at", "updated_at", "turns", "owner", "title")
+TITLE_CHARS = 120
 c = conversations.c
 
 
 def _of(owner: str | None, *conditions: ColumnElement[bool]) -> list[ColumnElement[bool]]:
     """The conditions, narrowed to one owner's conversations when `owner` is given."""
     return [*conditions, *([c.owner == owner] if owner is not None else [])] or [true()]
+
+
+def _title(text: str | None) -> str | None:
+    """A title: one line, at most TITLE_CHARS characters (None for none)."""
+    line = " ".join((text or "").split())
+    return (line[: TITLE_CHARS - 1] + "…" if len(line) > TITLE_CHARS else line) or None
 
 
 def _row(row: Any) -> dict[str, Any]:
@@ -50,15 +57,15 @@ class ConversationRegistry:
             index_elements=["id"], set_={"status": "active", "updated_at": insert.excluded.updated_at,
                                          "turns": c.turns + 1}, where=c.owner == insert.excluded.owner)
 
-    def claim(self, conversation_id: str, owner: str, at: float | None = None) -> str | None:
-        """Whether `owner` may write to this conversation: `"new"` (it is now theirs), `"theirs"`
-        (it was), or None (another owner's).
+    def claim(self, conversation_id: str, owner: str, at: float | None = None, title: str | None = None) -> str | None:
+        """Whether `owner` may write to this conversation: `"new"` (it is now theirs, with
+        `title`), `"theirs"` (it was), or None (another owner's).
 
         Claimed before the turn runs, so two owners racing for a new id cannot both win.
         """
         at = time.time() if at is None else at
         row = {"id": conversation_id, "status": "active", "created_at": at, "updated_at": at, "turns": 0,
-               "owner": owner}
+               "owner": owner, "title": _title(title)}
         if self._db.execute(self._claim, row):
             return "new"
         rows = self._db.execute(self._owner_of, {"id": conversation_id})
@@ -68,7 +75,7 @@ class ConversationRegistry:
         """A turn ended: the conversation exists, is active again, and is one turn longer."""
         at = time.time() if at is None else at
         self._db.execute(self._turn_ended, {"id": conversation_id, "status": "active", "created_at": at,
-                                            "updated_at": at, "turns": 1, "owner": owner})
+                                            "updated_at": at, "turns": 1, "owner": owner, "title": None})
 
     def get(self, conversation_id: str, owner: str | None = None) -> dict[str, Any] | None:
         """The conversation's record; with `owner`, only if it is theirs."""
@@ -91,6 +98,11 @@ class ConversationRegistry:
         """Archive one conversation (again is fine); False when there is none (of `owner`'s)."""
         return bool(self._db.execute(conversations.update().where(*_of(owner, c.id == conversation_id))
                                      .values(status="archived").returning(c.id)))
+
+    def rename(self, conversation_id: str, title: str, owner: str | None = None) -> bool:
+        """Give the conversation a title; False when there is none (of `owner`'s)."""
+        return bool(self._db.execute(conversations.update().where(*_of(owner, c.id == conversation_id))
+                                     .values(title=_title(title)).returning(c.id)))
 
     def stale(self, status: str | None, older_than_days: float, now: float | None = None) -> list[str]:
         cutoff = (time.time() if now is None else now) - older_than_days * DAY

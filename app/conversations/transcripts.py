@@ -8,14 +8,16 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 
-async def read_messages(checkpointer: BaseCheckpointSaver, conversation_id: str) -> list[dict[str, str]]:
-    """The conversation's messages from its latest checkpoint, as `{"role", "content", "id"}`."""
+async def read_messages(checkpointer: BaseCheckpointSaver, conversation_id: str) -> list[dict[str, Any]]:
+    """The conversation's messages from its latest checkpoint, as `{"role", "content", "id"}`, with
+    the `sources` an answer cites."""
     found = await checkpointer.aget_tuple({"configurable": {"thread_id": conversation_id, "checkpoint_ns": ""}})
     if found is None:
         return []
     messages = found.checkpoint.get("channel_values", {}).get("messages", [])
     return [{"role": {"human": "user", "ai": "assistant"}.get(m.type, m.type), "content": str(m.content),
-             "id": m.id} for m in messages]
+             "id": m.id, **({"sources": m.response_metadata.get("sources", [])} if m.type == "ai" else {})}
+            for m in messages]
 
 
 async def find_answer(checkpointer: BaseCheckpointSaver, conversation_id: str,
@@ -35,7 +37,7 @@ def format_time(timestamp: float | None) -> str:
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if timestamp else "-"
 
 
-def to_markdown(record: dict[str, Any], messages: list[dict[str, str]]) -> str:
+def to_markdown(record: dict[str, Any], messages: list[dict[str, Any]]) -> str:
     """The runbook's Markdown export: a title, the status line, then each message."""
     lines = [f"# Conversation {record['id']}", "",
              f"Status: {record['status']}; last turn: {format_time(record.get('updated_at'))}", ""]

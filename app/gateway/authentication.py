@@ -6,7 +6,8 @@ mode (app/access/local_only.py): a caller on this machine is the local owner, wh
 Bearer value it sends (OpenAI clients always send one), and anyone else is refused. Once
 keys exist, a key is required and must be valid, and each request counts against its
 key's limits. `/health` and `/health/ready` are open (probes carry no keys; a caller that
-is known there gets the details). What a caller may do is the routes' business
+is known there gets the details), and so are the chat page's files (`/`, `/static/`),
+which hold no data. What a caller may do is the routes' business
 (`require_scope` in app/gateway/dependencies.py). A refused WebSocket is closed before it
 is accepted (code 1008) with the reason; an accepted one is checked again on every frame
 (`Authenticator.check`), so a revoked key ends its session at once.
@@ -26,6 +27,8 @@ from app.access.local_only import LOCAL_ONLY_HINT
 from app.errors import ErrorCode, ServiceError, error_response
 
 OPEN_PATHS = ("/health", "/health/ready")
+PAGE_PATHS = ("/",)  # the chat page and its files (`/static/`): no data; the page's API calls carry the key
+PAGE_PREFIX = "/static/"
 TOUCH_INTERVAL = 60.0  # seconds between last-used updates of one key
 UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 
@@ -90,6 +93,8 @@ class Authenticate:
             return await self.app(scope, receive, send)
         authenticator: Authenticator = scope["app"].state.authenticator
         state = scope.setdefault("state", {})
+        if scope["path"] in PAGE_PATHS or scope["path"].startswith(PAGE_PREFIX):
+            return await self.app(scope, receive, send)
         if scope["path"] in OPEN_PATHS:
             if (known := await authenticator.known_caller(scope)) is not None:
                 state["principal"] = known

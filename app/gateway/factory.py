@@ -2,8 +2,8 @@
 
 The app runs on one `Chatbot` (app/chatbot.py), opened by its lifespan: the routes reach it
 through the dependencies of app/gateway/dependencies.py. Middleware, outermost first:
-the request log and metrics, CORS (only with ALLOWED_ORIGINS), the same-origin policy,
-authentication, the body limit.
+the request log and metrics, OpenAI's error shape on /v1/*, CORS (only with
+ALLOWED_ORIGINS), the same-origin policy, authentication, the body limit.
 """
 
 from __future__ import annotations
@@ -20,10 +20,22 @@ from app.chatbot import Chatbot
 from app.gateway.authentication import Authenticate, Authenticator
 from app.gateway.body_limit import BodySizeLimit
 from app.gateway.error_handlers import install_error_handlers
+from app.gateway.openai_api.errors import OpenAIErrors
 from app.gateway.openapi import describe_errors
 from app.gateway.origin import SameOriginPolicy
 from app.gateway.request_log import ObserveRequests
-from app.gateway.routes import admin, chat, conversations, feedback, health, prometheus, websocket
+from app.gateway.routes import (
+    admin,
+    chat,
+    completions,
+    conversations,
+    feedback,
+    health,
+    page,
+    prometheus,
+    sources,
+    websocket,
+)
 from app.gateway.routes.langserve import publish_turns
 from app.observability.logs import configure_logging
 from app.settings import ConfigurationError, Settings, load_settings
@@ -73,8 +85,9 @@ def create_app(settings: Settings | None = None, chatbot_factory: ChatbotFactory
     app = FastAPI(title="Chatbot service", version="0.1.0", lifespan=lifespan,
                   description="RAG chatbot: answers from the knowledge base with citations.")
     install_error_handlers(app)
-    for routes in (chat, websocket, conversations, feedback, health, prometheus, admin):
+    for routes in (page, chat, websocket, conversations, sources, feedback, health, prometheus, admin, completions):
         app.include_router(routes.router)
+    app.mount("/static", page.PageFiles(), name="static")
     publish_turns(app)
     describe_errors(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
@@ -82,7 +95,8 @@ def create_app(settings: Settings | None = None, chatbot_factory: ChatbotFactory
     app.add_middleware(SameOriginPolicy, allowed_origins=settings.origins)
     if settings.origins:  # CORS is off unless origins are configured
         app.add_middleware(CORSMiddleware, allow_origins=sorted(settings.origins), allow_credentials=False,
-                           allow_methods=["GET", "POST", "DELETE"],
+                           allow_methods=["GET", "POST", "PATCH", "DELETE"],
                            allow_headers=["Authorization", "Content-Type", "X-API-Key"])
+    app.add_middleware(OpenAIErrors)  # errors on /v1/* in OpenAI's shape, whichever layer answered
     app.add_middleware(ObserveRequests)  # added last: runs first, so it sees every request and status
     return app

@@ -1,5 +1,5 @@
 """What the OpenAPI document says beyond FastAPI's defaults: every error a route can return,
-in the service's one error shape, and the events a turn streams.
+in the service's one error shape (OpenAI's on /v1/*), and the events a turn streams.
 
 `errors(404, 409, ...)` gives a route's `responses=` entries, each with the error envelope
 as its schema and the codes of that status from the error table; `describe_errors(app)`
@@ -19,6 +19,8 @@ from pydantic import TypeAdapter
 
 from app.chat.events import EVENT_TYPES
 from app.errors import ErrorCode, ErrorEnvelope
+from app.gateway.openai_api.errors import OPENAI_PREFIX, openai_status
+from app.gateway.openai_api.schemas import OpenAIErrorEnvelope
 
 ENVELOPE_REF = {"$ref": "#/components/schemas/ErrorEnvelope"}
 
@@ -29,6 +31,15 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     for status in statuses:
         codes = ", ".join(f"`{code}`" for code in ErrorCode if code.status == status)
         entries[status] = {"model": ErrorEnvelope, "description": f"error: {codes}"}
+    return entries
+
+
+def openai_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` entries of /v1/* routes: OpenAI's error shape (app/gateway/openai_api/errors.py)."""
+    entries: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        codes = ", ".join(f"`{code}`" for code in ErrorCode if openai_status(code.status) == status)
+        entries[status] = {"model": OpenAIErrorEnvelope, "description": f"error (OpenAI's shape): {codes}"}
     return entries
 
 
@@ -56,8 +67,11 @@ def describe_errors(app: FastAPI) -> None:
         for event in EVENT_TYPES:
             schemas.update(_component(event))
         schemas.update(_component(ErrorEnvelope))
-        for path in document.get("paths", {}).values():
+        for route, path in document.get("paths", {}).items():
             for operation in path.values():
+                if route.startswith(OPENAI_PREFIX):  # invalid requests are 400 there, as OpenAI answers
+                    operation.get("responses", {}).pop("422", None)
+                    continue
                 entry = operation.get("responses", {}).get("422")
                 if entry is not None:
                     entry["content"] = {"application/json": {"schema": ENVELOPE_REF}}

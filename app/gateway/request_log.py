@@ -51,9 +51,11 @@ class ObserveRequests:
             method = scope.get("method", "WS")
             metrics.HTTP_REQUESTS.labels(route, method, str(status)).inc()
             metrics.HTTP_LATENCY.labels(route, method).observe(seconds)
-            principal = scope.get("state", {}).get("principal")
+            state = scope.get("state", {})
             line = {"method": method, "path": scope["path"], "route": route, "status": status,
-                    "duration_ms": round(seconds * 1000, 2), "owner": getattr(principal, "owner", None)}
+                    "duration_ms": round(seconds * 1000, 2), "owner": getattr(state.get("principal"), "owner", None)}
+            if "end_user" in state:  # an OpenAI client's `user`
+                line["end_user"] = state["end_user"]
             level = logging.ERROR if status >= 500 else logging.INFO
             log.log(level, "request %s %s %s", method, scope["path"], status, extra=line)
             request_id.reset(token)

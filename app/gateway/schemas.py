@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.chat.events import PendingApproval, Source
+
 CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 
@@ -50,16 +52,24 @@ class Conversation(BaseModel):
     created_at: float  # Unix seconds
     updated_at: float  # when its last turn ended
     turns: int
+    title: str | None = None  # its first question, until its owner renames it
+
+
+class RenameRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=1, max_length=200)
 
 
 class Message(BaseModel):
     role: str  # user, assistant
     content: str
     id: str | None = None  # an answer's message id (for POST /feedback)
+    sources: list[Source] = Field(default_factory=list)  # what an answer's [n] cite
 
 
 class ConversationDetail(Conversation):
     messages: list[Message]
+    pending_approval: PendingApproval | None = None  # a tool call of it that waits for a decision
 
 
 class ConversationList(BaseModel):

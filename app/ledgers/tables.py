@@ -100,6 +100,7 @@ conversations = Table(
     Column("updated_at", Double, nullable=False),  # when its last turn ended
     Column("turns", Integer, nullable=False, server_default=text("0")),
     Column("owner", Text, nullable=False, server_default=text("'local'")),
+    Column("title", Text),  # its first question (masked), until its owner renames it
     Index("conversations_status", "status", "updated_at"),
     Index("conversations_owner", "owner", "updated_at"),
 )

@@ -23,6 +23,9 @@ class VectorStoreBackend(Protocol):
     def document_titles(self) -> dict[str, str]:
         """document id -> title, for recognising documents a question names."""
 
+    def passage(self, chunk_id: str, document_id: str | None = None) -> Document | None:
+        """One chunk by its id (an answer's source names both), or None."""
+
     def count(self) -> int: ...
 
     def stats(self) -> dict[str, Any]: ...

@@ -30,6 +30,9 @@ class MirroredStore:
     def document_ids(self) -> list[str]:
         return sorted(set(self.primary.document_ids()) | set(self.replica.document_ids()))
 
+    def passage(self, chunk_id: str, document_id: str | None = None) -> Document | None:
+        return self.primary.passage(chunk_id, document_id) or self.replica.passage(chunk_id, document_id)
+
     def count(self) -> int:
         return self.primary.count()
 

@@ -269,6 +269,14 @@ class OpenSearchStore:
         return {**self.stats(), "dimensions": dimension, "embedding_model": recorded.get("embedding_model"),
                 "lexical_entries": self.count(), "problems": problems}
 
+    def passage(self, chunk_id: str, document_id: str | None = None) -> Document | None:
+        result = self._read({"size": 1, "_source": {"excludes": ["vector"]}, "query": {"ids": {"values": [chunk_id]}}})
+        hits = result["hits"]["hits"] if result else []
+        if not hits:
+            return None
+        source = hits[0]["_source"]
+        return Document(id=chunk_id, page_content=source["text"], metadata=source.get("metadata") or {})
+
     def count(self) -> int:
         result = self._read({"size": 0, "track_total_hits": True, "query": {"match_all": {}}})
         return result["hits"]["total"]["value"] if result else 0

@@ -96,6 +96,19 @@ class PineconeStore:
                 titles[vector.metadata["document_id"]] = vector.metadata.get("title") or vector.metadata["document_id"]
         return titles
 
+    def passage(self, chunk_id: str, document_id: str | None = None) -> Document | None:
+        """Vectors are stored as `document_id#chunk_id`: without the document, there is no way to it."""
+        if not document_id:
+            return None
+        fetched = self.index.fetch(ids=[f"{document_id}#{chunk_id}"], namespace=self.namespace)
+        vector = next(iter(fetched.vectors.values()), None)
+        if vector is None:
+            return None
+        meta = dict(vector.metadata)
+        text = meta.pop("text", "")
+        meta.pop("modified_ts", None)
+        return Document(id=chunk_id, page_content=text, metadata=meta)
+
     def count(self) -> int:
         stats = self.index.describe_index_stats()
         namespace = stats.namespaces.get(self.namespace)

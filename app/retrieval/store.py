@@ -299,6 +299,10 @@ class EmbeddedVectorStore(VectorSearch, LexicalSearch, VectorStore):
                 docs.append(Document(id=chunk_id, page_content=row[0], metadata=json.loads(row[1])))
         return docs
 
+    def passage(self, chunk_id: str, document_id: str | None = None) -> Document | None:
+        found = self.get_by_ids([chunk_id])
+        return found[0] if found else None
+
     def matching_ids(self, where: SearchFilter) -> set[str]:
         clause, params = where.sql()
         return {r[0] for r in self._db().execute(f"SELECT id FROM chunks WHERE {clause}", params)}

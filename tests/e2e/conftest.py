@@ -7,12 +7,16 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
+
+from app.gateway.factory import create_app
+from app.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -91,3 +95,26 @@ def service_url(e2e_data_dir, tmp_path_factory):
     args = [str(BIN / "chatbot"), "serve", "--host", "127.0.0.1", "--port", str(port)]
     with process(args, offline_env(e2e_data_dir, LLM_PROVIDER="local"), f"{url}/health", log):
         yield url
+
+
+@contextmanager
+def serving(data_dir, **overrides):
+    """The real app (extractive answers unless overridden) on a real socket on every interface
+    (as `uvicorn app.main:app --host 0.0.0.0`), served from a thread of this process."""
+    import uvicorn
+
+    settings = load_settings(data_dir=data_dir, **{"llm_provider": "extractive", **overrides})
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="0.0.0.0", port=port, log_level="warning",
+                                           ws_max_size=settings.max_request_bytes))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the service did not start"
+        time.sleep(0.05)
+    try:
+        yield port, settings
+    finally:
+        server.should_exit = True
+        thread.join(15)

@@ -13,18 +13,14 @@ import json
 import socket
 import sqlite3
 import subprocess
-import threading
 import time
-from contextlib import contextmanager
 
 import httpx
 import pytest
 import websockets
 
 from app.access.keys import KEYS_CONFIGURED_TTL, KeyStore
-from app.gateway.factory import create_app
-from app.settings import load_settings
-from tests.e2e.conftest import BIN, ROOT, free_port, offline_env, process, sse_pairs
+from tests.e2e.conftest import BIN, ROOT, free_port, offline_env, process, serving, sse_pairs
 
 DEPLOY = "Deploy the fraud-scorer model to production"
 
@@ -39,28 +35,6 @@ def network_address() -> str:
             address = ""
     assert address and not address.startswith("127."), "this machine has no non-loopback IPv4 address to test from"
     return address
-
-
-@contextmanager
-def serving(data_dir, **overrides):
-    """The real app on a real socket on every interface (as `uvicorn app.main:app --host 0.0.0.0`)."""
-    import uvicorn
-
-    settings = load_settings(data_dir=data_dir, llm_provider="extractive", **overrides)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="0.0.0.0", port=port, log_level="warning",
-                                           ws_max_size=settings.max_request_bytes))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the service did not start"
-        time.sleep(0.05)
-    try:
-        yield port, settings
-    finally:
-        server.should_exit = True
-        thread.join(15)
 
 
 @pytest.fixture(scope="module")

@@ -47,7 +47,7 @@ def test_a_new_database_gets_the_current_schema_at_once(backend, tmp_path):
             thread.join()
         assert failures == []
         assert {b: schema.current(databases[0], b) for b in schema.BRANCHES} == {
-            "ledgers": "ledgers_0001", "conversations": "conversations_0001"}
+            "ledgers": "ledgers_0001", "conversations": "conversations_0002"}
         assert all(schema.state(databases[0], b) == "current" for b in schema.BRANCHES)
         assert [_differences(url, b) for b in schema.BRANCHES] == [[], []]
         for db in databases:

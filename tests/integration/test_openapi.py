@@ -25,7 +25,8 @@ def test_every_error_response_is_the_error_envelope(extractive_client):
             for status, response in operation.get("responses", {}).items():
                 if status.startswith(("4", "5")) and not path.startswith("/graph"):
                     schema = response["content"]["application/json"]["schema"]
-                    assert schema == {"$ref": "#/components/schemas/ErrorEnvelope"}, (path, status)
+                    envelope = "OpenAIErrorEnvelope" if path.startswith("/v1/") else "ErrorEnvelope"
+                    assert schema == {"$ref": f"#/components/schemas/{envelope}"}, (path, status)
                     statuses.add(status)
     assert {"404", "409", "413", "422", "429", "503"} <= statuses
     chat = document["paths"]["/chat"]["post"]["responses"]
@@ -46,3 +47,16 @@ def test_the_event_stream_of_a_turn_is_documented(extractive_client):
     assert {"metadata", "token", "restart", "approval_required", "sources", "final", "error"} == set(documented)
     final = document["components"]["schemas"]["FinalEvent"]["properties"]
     assert set(final) == set(document["components"]["schemas"]["ChatResponse"]["properties"])
+
+
+def test_the_openai_routes_declare_openais_error_shape_and_answer_with_it(extractive_client):
+    document = extractive_client.get("/openapi.json").json()
+    completions = document["paths"]["/v1/chat/completions"]["post"]["responses"]
+    assert "422" not in completions and {"400", "401", "404", "413", "429", "503"} <= set(completions)
+    assert "`unsupported_parameter`" in completions["400"]["description"]
+    assert "text/event-stream" in completions["200"]["content"]
+    refused = extractive_client.post("/v1/chat/completions", json={"model": "chatbot-rag", "messages": []})
+    assert refused.status_code == 400
+    detail = document["components"]["schemas"]["OpenAIErrorDetail"]["properties"]
+    assert set(refused.json()) == {"error"} and set(refused.json()["error"]) == set(detail)
+    assert refused.json()["error"]["param"] == "messages" and refused.json()["error"]["type"] == "invalid_request_error"

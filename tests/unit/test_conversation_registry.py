@@ -16,7 +16,8 @@ def test_archive_and_delete_select_by_the_last_turn(tmp_path):
     assert registry.stale("archived", 90, now=now) == ["old"]
     registry.record_turn("idle", at=now)  # a new turn makes it active again
     assert registry.get("idle") | {"created_at": 0} == {"id": "idle", "status": "active", "created_at": 0,
-                                                        "updated_at": now, "turns": 2, "owner": "local"}
+                                                        "updated_at": now, "turns": 2, "owner": "local",
+                                                        "title": None}
     assert registry.stats()["by_status"] == {"active": {"conversations": 2, "turns": 3},
                                             "archived": {"conversations": 1, "turns": 1}}
 
@@ -33,6 +34,18 @@ def test_a_conversation_belongs_to_whoever_claimed_it_first(tmp_path):
     assert not registry.archive_one("c1", owner="bob") and registry.archive_one("c1", owner="alice")
     assert registry.stats(owner="bob")["conversations"] == 0
     assert registry.stats(owner="alice")["by_status"]["archived"] == {"conversations": 1, "turns": 1}
+
+
+def test_a_conversation_is_titled_by_its_first_question_until_its_owner_renames_it(tmp_path):
+    registry = ConversationRegistry(f"sqlite:///{tmp_path / 'c.sqlite'}")
+    assert registry.claim("c1", "alice", title="  How do I\n roll back?  ") == "new"
+    assert registry.claim("c1", "alice", title="a later question") == "theirs"
+    registry.record_turn("c1", "alice")
+    assert registry.get("c1")["title"] == "How do I roll back?"  # one line; a later turn keeps it
+    assert not registry.rename("c1", "Mine now", owner="bob") and registry.get("c1")["title"] == "How do I roll back?"
+    assert registry.rename("c1", "Rollbacks " + "x" * 300, owner="alice")
+    title = registry.get("c1")["title"]
+    assert len(title) == 120 and title.startswith("Rollbacks xx") and title.endswith("…")
 
 
 def test_a_registry_from_before_owners_gains_the_column(tmp_path):

@@ -29,10 +29,14 @@ async def chat(request: ChatRequest, caller: ChatCaller, chat: ChatDep, services
 
 
 async def _server_sent(stream: TurnStream, services: Services, caller: Principal) -> AsyncIterator[dict[str, str]]:
-    async for event in stream:
-        if isinstance(event, FinalEvent):
-            await spend_tokens(services, caller, event.usage.total_tokens)
-        yield {"event": event.name, "data": json.dumps(event.payload())}
+    """The turn's events; a client that goes away (the page's Stop) closes the turn: the model stops."""
+    try:
+        async for event in stream:
+            if isinstance(event, FinalEvent):
+                await spend_tokens(services, caller, event.usage.total_tokens)
+            yield {"event": event.name, "data": json.dumps(event.payload())}
+    finally:
+        await stream.aclose()
 
 
 @router.post("/chat/stream", response_class=EventSourceResponse, responses={200: EVENT_STREAM, **TURN_ERRORS})

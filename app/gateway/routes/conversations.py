@@ -25,6 +25,7 @@ from app.gateway.schemas import (
     ConversationDetail,
     ConversationList,
     ConversationStats,
+    RenameRequest,
 )
 from app.llm.response_cache import CacheUnavailable
 from app.services import Services
@@ -64,11 +65,13 @@ async def conversation_stats(services: ServicesDep, owner: OwnerDep) -> Conversa
 
 
 @router.get("/{conversation_id}", response_model=ConversationDetail, responses=NOT_FOUND)
-async def get_conversation(conversation_id: ConversationId, services: ServicesDep,
+async def get_conversation(conversation_id: ConversationId, services: ServicesDep, chat: ChatDep,
                            owner: OwnerDep) -> ConversationDetail:
+    """Its record, its messages (answers with their sources) and any tool call that waits for approval."""
     record = await _owned(services, conversation_id, owner)
     messages = await read_messages(services.checkpointer, conversation_id)
-    return ConversationDetail.model_validate({**record, "messages": messages})
+    pending = await chat.pending_approval(conversation_id)
+    return ConversationDetail.model_validate({**record, "messages": messages, "pending_approval": pending})
 
 
 @router.get("/{conversation_id}/export", response_model=ConversationDetail,
@@ -86,13 +89,22 @@ async def export_conversation(conversation_id: ConversationId, services: Service
     return Response(body.model_dump_json(indent=2), media_type="application/json", headers=headers)
 
 
+@router.patch("/{conversation_id}", response_model=ConversationDetail, responses=NOT_FOUND)
+async def rename_conversation(conversation_id: ConversationId, rename: RenameRequest, services: ServicesDep,
+                              chat: ChatDep, owner: OwnerDep) -> ConversationDetail:
+    """Give it a title (the chat page's list shows it; new conversations are titled by their first question)."""
+    if not await asyncio.to_thread(services.conversations.rename, conversation_id, rename.title, owner):
+        raise ServiceError(ErrorCode.CONVERSATION_NOT_FOUND, conversation_id=conversation_id)
+    return await get_conversation(conversation_id, services, chat, owner)
+
+
 @router.post("/{conversation_id}/archive", response_model=ConversationDetail, responses=NOT_FOUND)
-async def archive_conversation(conversation_id: ConversationId, services: ServicesDep,
+async def archive_conversation(conversation_id: ConversationId, services: ServicesDep, chat: ChatDep,
                                owner: OwnerDep) -> ConversationDetail:
     """Archive it (again is fine); its next turn makes it active again."""
     if not await asyncio.to_thread(services.conversations.archive_one, conversation_id, owner):
         raise ServiceError(ErrorCode.CONVERSATION_NOT_FOUND, conversation_id=conversation_id)
-    return await get_conversation(conversation_id, services, owner)
+    return await get_conversation(conversation_id, services, chat, owner)
 
 
 @router.delete("/{conversation_id}", status_code=204, responses=errors(404, 422, 503))
