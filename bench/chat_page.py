@@ -69,7 +69,7 @@ def _first_tokens(base: str) -> dict:
             "target_p50_ratio": 1.05}
 
 
-PAGE_READY = "document.getElementById('conversations').getAttribute('aria-busy') === 'false'"
+PAGE_READY = "#conversations[aria-busy=false]"  # asked /me and listed the conversations
 LOAD_FACTS = """() => {
     const navigation = performance.getEntriesByType('navigation')[0];
     const files = performance.getEntriesByType('resource');
@@ -91,7 +91,7 @@ def _page_loads(base: str) -> dict:
             context = browser.new_context()  # a first visit: nothing cached
             page = context.new_page()
             page.goto(f"{base}/")
-            page.wait_for_function(PAGE_READY)
+            page.wait_for_selector(PAGE_READY, state="attached")
             loads.append(page.evaluate(LOAD_FACTS))
             context.close()
         browser.close()
