@@ -296,3 +296,31 @@ def test_the_side_list_renames_exports_archives_and_deletes_the_readers_own_conv
     expect(page.locator("#conversation-title")).to_have_text("New conversation")
     gone = httpx.get(f"{site['url']}/conversations/{conversation_id}", headers={"Authorization": f"Bearer {site['alice']}"})
     assert gone.status_code == 404
+
+
+def test_a_refused_turn_shows_its_banner_with_the_retry_time(browser, site):
+    """The page's side of a 429 and a 503 (the service's own are tested in test_openai_api and
+    test_overload): the browser is handed the service's refusal bodies as the service sends them."""
+    page = _fresh(browser, site)
+    refusals = {
+        "429": ('{"error": {"code": "rate_limited", "message": "this API key is over its requests per minute", '
+                '"details": {"retry_after": 7}}}', "Limit reached: this API key is over its requests per minute."),
+        "503": ('{"error": {"code": "overloaded", "message": "too many requests are waiting for the model; retry '
+                'in 3 s", "details": {"retry_after": 3}}}', "The service is busy"),
+    }
+    for status, (body, banner) in refusals.items():
+        retry = "7" if status == "429" else "3"
+        page.route("**/chat/stream", _refusing(int(status), body, retry))
+        ask(page, f"Anything ({status})?")
+        expect(page.locator("#banner")).to_contain_text(banner)
+        expect(page.locator("#banner")).to_contain_text(f"Try again in {retry} s.")
+        expect(page.locator(".message.assistant").last).to_have_attribute("data-state", "error")
+        page.unroute("**/chat/stream")
+    shoot(page, "banner")
+
+
+def _refusing(status: int, body: str, retry_after: str):
+    def fulfil(route) -> None:
+        route.fulfill(status=status, body=body, headers={"Content-Type": "application/json", "Retry-After": retry_after})
+
+    return fulfil

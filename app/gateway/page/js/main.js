@@ -238,7 +238,7 @@ async function ask(text) {
   } catch (error) {
     if (controller.signal.aborted) view.stop("Stopped: this answer was not kept.");
     else {
-      view.fail("No answer.");
+      view.fail(`No answer: ${error.message}`);
       explain(error);
     }
   } finally {
