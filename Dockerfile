@@ -45,5 +45,5 @@ USER 10001
 RUN chatbot index --source data/knowledge_base
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["curl", "-fsS", "http://127.0.0.1:8000/health"]
+    CMD ["curl", "-fsS", "http://127.0.0.1:8000/health/live"]
 CMD ["chatbot", "serve", "--host", "0.0.0.0", "--port", "8000"]

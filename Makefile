@@ -49,7 +49,9 @@ test: install
 	@# The external evaluation set is built from Debian's Python documentation; a real browser
 	@# opens the quality report page. Without them those tests would skip: install, or fail here.
 	@test -d /usr/share/doc/python3.11/html/_sources || { $(call APT_INSTALL,python3.11-doc,the python-docs tests need it); }
-	@command -v chromium >/dev/null || { $(call APT_INSTALL,chromium,the report page test needs it); }
+	@command -v chromium >/dev/null || { $(call APT_INSTALL,chromium,the browser tests need it); }
+	@command -v haproxy >/dev/null || { $(call APT_INSTALL,haproxy,the scale-out tests put it in front of the replicas); }
+	@command -v kubectl >/dev/null || { $(call APT_INSTALL,kubectl,the Kubernetes manifests are rendered with its kustomize); }
 	$(BIN)/python -m pytest
 
 test-unit: install

@@ -29,7 +29,6 @@ from langgraph.graph.state import CompiledStateGraph
 
 from app.access.keys import LOCAL_PRINCIPAL, Principal
 from app.chat.events import ChatResponse, TurnEvent
-from app.chat.locks import LocalTurnLocks
 from app.chat.turn import Chat, Turn
 from app.conversations.transcripts import read_messages
 from app.retrieval import EmbeddedVectorStore, hybrid_retriever
@@ -45,7 +44,7 @@ SEARCH_MODES = ("hybrid", "vector", "bm25")
 class Chatbot:
     def __init__(self, services: Services, dependencies: ChatDependencies, graph: CompiledStateGraph):
         self.services, self.dependencies, self.graph = services, dependencies, graph
-        self.chat = Chat(graph, registry=services.conversations, gate=services.gate, locks=LocalTurnLocks(),
+        self.chat = Chat(graph, registry=services.conversations, gate=services.gate, locks=services.locks,
                          max_message_chars=services.settings.max_message_chars)
 
     @classmethod

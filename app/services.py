@@ -25,6 +25,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from app.access.keys import KeyStore
 from app.access.limits import KeyRateLimits
 from app.conversations.checkpointers import open_checkpointer
+from app.conversations.locks import LocalTurnLocks, RedisTurnLocks, TurnLocks
 from app.conversations.registry import ConversationRegistry
 from app.ledgers.database import Database
 from app.ledgers.feedback import FeedbackStore
@@ -33,6 +34,7 @@ from app.ledgers.usage import UsageLedger
 from app.llm import ChatModels, build_chat_models
 from app.llm.gate import LocalModelGate, ModelGate
 from app.llm.response_cache import ResponseCache, build_response_cache
+from app.llm.shared_gate import RedisModelGate
 from app.observability import metrics
 from app.observability.tracing import configure_tracing
 from app.retrieval import EmbeddedVectorStore, build_embedded_store, build_retriever, build_vector_store, uses_replica
@@ -123,7 +125,25 @@ class Services(Components):
     feedback: FeedbackStore
     keys: KeyStore
     rate_limits: KeyRateLimits  # per API key, shared through Redis when REDIS_URL is set
-    gate: ModelGate  # LLM_RATE_LIMIT / LLM_MAX_QUEUE
+    gate: ModelGate  # LLM_RATE_LIMIT / LLM_MAX_QUEUE, for the deployment when REDIS_URL is set
+    locks: TurnLocks  # one turn at a time per conversation, across replicas when REDIS_URL is set
+
+
+@asynccontextmanager
+async def open_coordination(settings: Settings) -> AsyncIterator[tuple[ModelGate, TurnLocks]]:
+    """The model gate and the turn locks: this process's, or (REDIS_URL) every replica's."""
+    if not settings.redis_url:
+        yield LocalModelGate(settings.llm_rate_limit, settings.llm_max_queue), LocalTurnLocks()
+        return
+    import redis.asyncio as redis
+
+    client = redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    try:
+        gate: ModelGate = (RedisModelGate(client, settings.llm_rate_limit, settings.llm_max_queue)
+                           if settings.llm_rate_limit else LocalModelGate(None, settings.llm_max_queue))
+        yield gate, RedisTurnLocks(client)
+    finally:
+        await client.aclose()
 
 
 def store_bootstrap_key(keys: KeyStore, settings: Settings) -> None:
@@ -159,14 +179,16 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         # What is alive now lives as long as the process: keep it out of the collector's full
         # passes, which otherwise stall a search for tens of ms once the index holds 1M chunks.
         gc.freeze()
-        async with open_checkpointer(settings.checkpoint_url) as checkpointer:
+        async with open_checkpointer(settings.checkpoint_url) as checkpointer, \
+                open_coordination(settings) as (gate, locks):
             yield Services(
                 **{f.name: getattr(components, f.name) for f in fields(Components)},
                 checkpointer=checkpointer, conversations_db=conversations_db, conversations=conversations,
                 feedback=feedback, keys=keys,
                 rate_limits=KeyRateLimits(settings.rate_limit_per_minute, settings.token_limit_per_day,
                                           settings.redis_url),
-                gate=LocalModelGate(settings.llm_rate_limit, settings.llm_max_queue),
+                gate=gate,
+                locks=locks,
             )
     finally:
         if conversations_db is not components.ledger_db:

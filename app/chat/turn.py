@@ -40,7 +40,7 @@ from app.chat.events import (
     TokenEvent,
     TurnEvent,
 )
-from app.chat.locks import TurnLocks
+from app.conversations.locks import TurnLocks
 from app.conversations.registry import ConversationRegistry
 from app.errors import ErrorCode, ServiceError
 from app.llm.gate import GateTicket, ModelGate, Overloaded
@@ -162,9 +162,11 @@ class Chat:
     async def _events(self, turn: Turn) -> AsyncGenerator[Any, None]:
         self._check_message(turn)
         owner, new = await self._conversation_owner(turn) if turn.stored else (turn.principal.owner, True)
-        async with self.locks.hold(turn.conversation_id):
+        # A decision runs a tool call: only under the shared lock, so two approvals racing on two
+        # replicas cannot both run it (app/conversations/locks.py).
+        async with self.locks.hold(turn.conversation_id, required=turn.decision is not None):
             await self._check_approval_state(turn, new)
-            ticket = self._queue_place()
+            ticket = await self._queue_place()
             try:
                 yield _ADMITTED
                 await ticket.wait()
@@ -185,10 +187,10 @@ class Chat:
         except Exception as exc:
             log.error("the checkpoints of one-shot turn %s were not deleted: %s", thread_id, type(exc).__name__)
 
-    def _queue_place(self) -> GateTicket:
+    async def _queue_place(self) -> GateTicket:
         """A place in the model queue, taken last: it is held only while the turn waits for its slot."""
         try:
-            return self.gate.admit()
+            return await self.gate.admit()
         except Overloaded as exc:
             raise ServiceError(ErrorCode.OVERLOADED, details={"retry_after": exc.retry_after},
                                headers={"Retry-After": str(exc.retry_after)}, retry_after=exc.retry_after) from None

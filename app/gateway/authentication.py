@@ -26,7 +26,7 @@ from app.access.limits import KeyRateLimits
 from app.access.local_only import LOCAL_ONLY_HINT
 from app.errors import ErrorCode, ServiceError, error_response
 
-OPEN_PATHS = ("/health", "/health/ready")
+OPEN_PATHS = ("/health", "/health/ready", "/health/live")
 PAGE_PATHS = ("/",)  # the chat page and its files (`/static/`): no data; the page's API calls carry the key
 PAGE_PREFIX = "/static/"
 TOUCH_INTERVAL = 60.0  # seconds between last-used updates of one key

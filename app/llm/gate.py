@@ -36,7 +36,7 @@ class GateTicket(Protocol):
 
 
 class ModelGate(Protocol):
-    def admit(self) -> GateTicket:
+    async def admit(self) -> GateTicket:
         """A place in the queue, at once, or `Overloaded` when LLM_MAX_QUEUE turns wait already."""
 
     def state(self) -> dict[str, Any]:
@@ -77,7 +77,11 @@ class LocalModelGate:
         """Seconds until the queue has drained enough for one more turn."""
         return max(1, math.ceil((self.waiting + 1) / self.rate)) if self.rate else 1
 
-    def admit(self) -> _LocalTicket:
+    async def admit(self) -> _LocalTicket:
+        return self.admit_now()
+
+    def admit_now(self) -> _LocalTicket:
+        """`admit`, for a caller that cannot await (and the shared gate's fallback)."""
         if self._queue_is_full():
             self.rejected_total += 1
             raise Overloaded(self.retry_after())
@@ -104,7 +108,7 @@ class LocalModelGate:
     async def turn(self) -> AsyncIterator[None]:
         """Admit one turn (or raise `Overloaded`) and wait for its model slot: for callers that
         need no step between the two."""
-        ticket = self.admit()
+        ticket = self.admit_now()
         try:
             await ticket.wait()
         finally:

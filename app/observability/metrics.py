@@ -43,3 +43,8 @@ GUARDRAIL_BLOCKS = Counter("chatbot_guardrail_blocks_total", "Messages and passa
                            ["reason"])
 CACHE_LOOKUPS = Counter("chatbot_response_cache_total", "Response cache lookups by result (hit, miss)", ["result"])
 QUEUE_DEPTH = Gauge("chatbot_llm_queue_depth", "Turns waiting for the model (LLM_MAX_QUEUE bounds it)")
+GATE_FALLBACKS = Counter("chatbot_model_gate_fallbacks_total",
+                         "Turns the shared model gate admitted per replica because Redis could not be reached")
+TURN_LOCK_FALLBACKS = Counter("chatbot_turn_lock_fallbacks_total",
+                              "Holds the shared turn lock (Redis) could not take, by what happened "
+                              "(local: this replica's lock served; refused: a decision got 503)", ["outcome"])

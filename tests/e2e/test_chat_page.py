@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import tarfile
 import time
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 from app.access.keys import KEYS_CONFIGURED_TTL, KeyStore
 from app.ledgers.feedback import FeedbackStore
 from tests.e2e.conftest import ROOT, serving
+from tests.npm_packages import npm_file
 from tests.openai_peer import Peer, PeerServer
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -248,75 +247,7 @@ def test_the_page_is_served_with_a_strict_content_security_policy(site):
 
 def _axe(tmp_path) -> Path:
     """axe-core's browser build, from npm (cached per machine)."""
-    cache = Path.home() / ".cache" / "chatbot" / "npm" / f"axe-core-{AXE_VERSION}"
-    script = cache / "package" / "axe.min.js"
-    if not script.exists():
-        npm = shutil.which("npm")
-        assert npm, "npm is needed to fetch axe-core: apt-get install npm"
-        subprocess.run([npm, "pack", f"axe-core@{AXE_VERSION}", "--pack-destination", str(tmp_path)],
-                       check=True, capture_output=True, timeout=300)
-        cache.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(tmp_path / f"axe-core-{AXE_VERSION}.tgz") as archive:
-            archive.extract("package/axe.min.js", cache, filter="data")
-    return script
-
-
-def test_the_side_list_renames_exports_archives_and_deletes_the_readers_own_conversations(browser, site):
-    page = _fresh(browser, site)
-    page.click("#new-conversation")
-    ask(page, "Where are checkpoints kept?")
-    expect(page.locator(".message.assistant").last).to_have_attribute("data-state", "done", timeout=30_000)
-    conversation_id = page.evaluate("location.hash.slice(1)")
-    mine = page.locator(f"#conversations button[data-id='{conversation_id}']")
-    expect(mine).to_have_text("Where are checkpoints kept?")
-
-    page.once("dialog", lambda dialog: dialog.accept("Checkpoint storage"))
-    page.click("#conversation-actions summary")
-    page.click("[data-action=rename]")
-    expect(mine).to_have_text("Checkpoint storage")
-    expect(page.locator("#conversation-title")).to_have_text("Checkpoint storage")
-
-    page.click("#conversation-actions summary")
-    with page.expect_download() as exported:
-        page.click("[data-action=export-markdown]")
-    assert exported.value.suggested_filename == f"conversation-{conversation_id}.md"
-    assert "Where are checkpoints kept?" in Path(exported.value.path()).read_text()
-
-    page.click("#conversation-actions summary")
-    page.click("[data-action=archive]")
-    expect(mine).to_have_count(0)  # archived: out of the active list
-    page.check("#show-archived")
-    expect(mine).to_have_class("archived")
-
-    mine.click()
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.click("#conversation-actions summary")
-    page.click("[data-action=delete]")
-    expect(mine).to_have_count(0)
-    expect(page.locator("#conversation-title")).to_have_text("New conversation")
-    gone = httpx.get(f"{site['url']}/conversations/{conversation_id}", headers={"Authorization": f"Bearer {site['alice']}"})
-    assert gone.status_code == 404
-
-
-def test_a_refused_turn_shows_its_banner_with_the_retry_time(browser, site):
-    """The page's side of a 429 and a 503 (the service's own are tested in test_openai_api and
-    test_overload): the browser is handed the service's refusal bodies as the service sends them."""
-    page = _fresh(browser, site)
-    refusals = {
-        "429": ('{"error": {"code": "rate_limited", "message": "this API key is over its requests per minute", '
-                '"details": {"retry_after": 7}}}', "Limit reached: this API key is over its requests per minute."),
-        "503": ('{"error": {"code": "overloaded", "message": "too many requests are waiting for the model; retry '
-                'in 3 s", "details": {"retry_after": 3}}}', "The service is busy"),
-    }
-    for status, (body, banner) in refusals.items():
-        retry = "7" if status == "429" else "3"
-        page.route("**/chat/stream", _refusing(int(status), body, retry))
-        ask(page, f"Anything ({status})?")
-        expect(page.locator("#banner")).to_contain_text(banner)
-        expect(page.locator("#banner")).to_contain_text(f"Try again in {retry} s.")
-        expect(page.locator(".message.assistant").last).to_have_attribute("data-state", "error")
-        page.unroute("**/chat/stream")
-    shoot(page, "banner")
+    return npm_file("axe-core", AXE_VERSION, "axe.min.js")
 
 
 def _refusing(status: int, body: str, retry_after: str):

@@ -9,8 +9,8 @@ from pydantic import Field
 
 from app.access.keys import LOCAL_PRINCIPAL
 from app.chat.events import FinalEvent
-from app.chat.locks import LocalTurnLocks
 from app.chat.turn import Chat, Turn
+from app.conversations.locks import LocalTurnLocks
 from app.conversations.registry import ConversationRegistry
 from app.llm.extractive import ExtractiveChatModel
 from app.llm.gate import LocalModelGate

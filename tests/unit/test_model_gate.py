@@ -49,11 +49,11 @@ def test_without_a_rate_nothing_waits_and_the_state_says_so():
 def test_admission_refuses_while_the_queue_is_full():
     async def admit_three():
         gate = LocalModelGate(rate=0.5, max_queue=1)
-        first = gate.admit()
+        first = gate.admit_now()
         await first.wait()  # the one slot of the next 2 s is taken
-        second = gate.admit()  # waits for the next slot: the queue of one is full
+        second = gate.admit_now()  # waits for the next slot: the queue of one is full
         with pytest.raises(Overloaded) as refused:
-            gate.admit()
+            gate.admit_now()
         second.release()
         return refused.value.retry_after
 
@@ -66,9 +66,9 @@ def test_turns_admitted_together_at_an_idle_gate_are_not_refused():
 
     async def arrive_together():
         gate = LocalModelGate(rate=0.5, max_queue=1)
-        tickets = [gate.admit(), gate.admit()]  # neither has reached its wait yet
+        tickets = [gate.admit_now(), gate.admit_now()]  # neither has reached its wait yet
         with pytest.raises(Overloaded):
-            gate.admit()
+            gate.admit_now()
         started = time.perf_counter()
         await asyncio.gather(*(ticket.wait() for ticket in tickets))
         return time.perf_counter() - started, gate.state()

@@ -1,4 +1,8 @@
-"""`GET /health` and `GET /health/ready`: every component's status, checked with a timeout.
+"""`GET /health` and `GET /health/ready`: every component's status, checked with a timeout;
+`GET /health/live`: whether this process serves at all, checking nothing else.
+
+A liveness probe must not call the dependencies: a slow database would otherwise get
+healthy replicas restarted. Readiness (take this replica out of the load balancer) does.
 
 Overall status: `ok` when everything is up; `degraded` (still 200) when only the primary
 vector store is down and the embedded replica answers in its place
@@ -140,6 +144,12 @@ def _statuses_only(body: dict[str, Any]) -> dict[str, Any]:
 async def health(request: Request, services: ServicesDep) -> JSONResponse:
     code, body = await cached_report(request, services)
     return JSONResponse(body if _is_admin(request) else _statuses_only(body), status_code=code)
+
+
+@router.get("/health/live")
+async def live() -> JSONResponse:
+    """Liveness: the process answers (its event loop runs); no dependency is called."""
+    return JSONResponse({"status": "alive"})
 
 
 @router.get("/health/ready")
