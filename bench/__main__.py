@@ -25,6 +25,7 @@ from bench import (  # noqa: E402
     routing,
     scale,
     search,
+    throughput,
 )
 
 BENCHMARKS = {
@@ -39,6 +40,7 @@ BENCHMARKS = {
     "routing": routing.run,
     "guardrails": guardrails.run,
     "python_docs": python_docs.run,
+    "throughput": throughput.run,
 }
 
 

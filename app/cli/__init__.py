@@ -50,6 +50,7 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     reload: Annotated[bool, typer.Option(help="restart on code changes")] = False,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes (share REDIS_URL and DATABASE_URL)")] = 1,
 ) -> None:
     """Run the gateway (the same app as `uvicorn app.main:app`).
 
@@ -74,8 +75,10 @@ def serve(
         fail(f"refusing to serve local-only mode on {host}: {LOCAL_ONLY_HINT}")
     # Our JSON logging (configured by the app) replaces uvicorn's own handlers and access log.
     # Frames above the request limit are refused by uvicorn before they are buffered.
+    if workers > 1 and not settings.redis_url:
+        console.print(f"[yellow]{workers} workers without REDIS_URL: each has its own model gate and turn locks")
     uvicorn.run("app.gateway.factory:create_app", factory=True, host=host, port=port, reload=reload, log_config=None,
-                ws_max_size=settings.max_request_bytes)
+                ws_max_size=settings.max_request_bytes, workers=workers)
 
 
 @cli.command()

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from app.settings import ConfigurationError
+
+# The PostgreSQL advisory lock replicas take around LangGraph's checkpoint migrations.
+SETUP_LOCK_KEY = zlib.crc32(b"chatbot-checkpoint-setup")
 
 
 @asynccontextmanager
@@ -43,10 +49,28 @@ async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver]:
             check=AsyncConnectionPool.check_connection,
         ) as pool:
             saver = AsyncPostgresSaver(pool)
-            await saver.setup()
+            async with pool.connection() as connection:
+                # Replicas starting together would race in setup()'s migrations (a duplicate
+                # key in checkpoint_migrations fails all but one): one at a time. The lock is
+                # polled, not waited for in the database: a session blocked in a statement
+                # would hold up setup()'s CREATE INDEX CONCURRENTLY, which waits for it.
+                await _take_polled_lock(connection, SETUP_LOCK_KEY)
+                try:
+                    await saver.setup()
+                finally:
+                    await connection.execute("SELECT pg_advisory_unlock(%s)", (SETUP_LOCK_KEY,))
             yield saver
     else:
         raise ConfigurationError("DATABASE_URL must start with sqlite:/// or postgresql://")
+
+
+async def _take_polled_lock(connection: Any, key: int, poll_seconds: float = 0.1) -> None:
+    """Take a session advisory lock by trying (no statement left waiting in the database)."""
+    while True:  # noqa: ASYNC110 - the condition is in the database: polled, there is no event to wait on
+        row = await (await connection.execute("SELECT pg_try_advisory_lock(%s) AS held", (key,))).fetchone()
+        if row["held"]:
+            return
+        await asyncio.sleep(poll_seconds)
 
 
 async def ping_checkpointer(saver: BaseCheckpointSaver) -> None:

@@ -31,6 +31,7 @@ global
     maxconn 512
 defaults
     mode http
+    option http-no-delay  # stream tokens as they come: no waiting to fill segments
     timeout connect 2s
     timeout client 60s
     timeout server 60s

@@ -162,3 +162,21 @@ def test_an_older_database_is_refused_then_upgraded_with_every_row(legacy, monke
                                                               "conversation_id": written["conversation_id"]})
         assert follow_up.status_code == 200
         assert client.get("/conversations", headers=alice).json()["conversations"][0]["turns"] == 2
+
+
+def test_replicas_starting_together_set_up_the_checkpoints_of_a_new_postgres_database():
+    """LangGraph's checkpoint migrations raced (duplicate key in checkpoint_migrations) when two
+    replicas opened a new database at once; one of them failed to start."""
+    import asyncio
+
+    from app.conversations.checkpointers import open_checkpointer
+
+    async def replica(url: str) -> None:
+        async with open_checkpointer(url) as saver:
+            await saver.aget_tuple({"configurable": {"thread_id": "t", "checkpoint_ns": ""}})
+
+    async def start_together(url: str) -> None:
+        await asyncio.gather(*(replica(url) for _ in range(4)))
+
+    with new_postgres_database() as url:
+        asyncio.run(start_together(url))
