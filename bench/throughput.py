@@ -122,25 +122,11 @@ def _haproxy(ports: list[int]) -> tuple[subprocess.Popen, str]:
     executable = shutil.which("haproxy")
     if executable is None:
         raise RuntimeError("the 2-replica set-up needs HAProxy: apt-get install haproxy")
+    from tests.load_balancer import haproxy_config
+
     lb_port = _free_port()
-    servers = "\n".join(f"    server r{n} 127.0.0.1:{port} check" for n, port in enumerate(ports))
     config = Path(tempfile.mkdtemp()) / "haproxy.cfg"
-    config.write_text(f"""global
-    maxconn 4096
-defaults
-    mode http
-    option http-no-delay  # stream tokens as they come: no waiting to fill segments
-    timeout connect 2s
-    timeout client 60s
-    timeout server 60s
-frontend chatbot
-    bind 127.0.0.1:{lb_port}
-    default_backend replicas
-backend replicas
-    balance roundrobin
-    option httpchk GET /health/live
-{servers}
-""")
+    config.write_text(haproxy_config(lb_port, {f"r{n}": port for n, port in enumerate(ports)}))
     return subprocess.Popen([executable, "-f", str(config), "-db"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL), f"http://127.0.0.1:{lb_port}"
 

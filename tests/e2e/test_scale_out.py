@@ -20,33 +20,13 @@ import redis
 
 from tests.conftest import new_postgres_database
 from tests.e2e.conftest import BIN, free_port, offline_env, process, sse_pairs
+from tests.load_balancer import haproxy_config
 from tests.openai_peer import Peer, PeerServer
 
 HAPROXY = shutil.which("haproxy")
 REDIS_URL = "redis://127.0.0.1:6379/7"  # a database of its own, emptied at the start
 ADMIN_KEY = "cb_5ca1e0ut_" + "s" * 40
 ANSWER = "Conversations are checkpointed after every turn [1]."
-HAPROXY_CONFIG = """
-global
-    maxconn 512
-defaults
-    mode http
-    option http-no-delay  # stream tokens as they come: no waiting to fill segments
-    timeout connect 2s
-    timeout client 60s
-    timeout server 60s
-    option redispatch
-    retries 2
-frontend chatbot
-    bind 127.0.0.1:{lb_port}
-    default_backend replicas
-backend replicas
-    balance roundrobin
-    option httpchk GET /health/live
-    default-server inter 300ms fall 2 rise 1
-    http-response set-header X-Replica %[srv_name]
-{servers}
-"""
 
 
 class Cluster:
@@ -78,9 +58,8 @@ def cluster(tmp_path_factory, kb_data_dir):
                               LOG_FILE=str(data_dir / "chatbot.log"))
             replicas[name] = {"port": free_port(), "env": env, "log": data_dir / "service.log"}
         lb_port = free_port()
-        servers = "\n".join(f"    server {n} 127.0.0.1:{r['port']} check" for n, r in replicas.items())
         config = tmp_path_factory.mktemp("haproxy") / "haproxy.cfg"
-        config.write_text(HAPROXY_CONFIG.format(lb_port=lb_port, servers=servers))
+        config.write_text(haproxy_config(lb_port, {n: r["port"] for n, r in replicas.items()}))
         cluster = Cluster(f"http://127.0.0.1:{lb_port}", peer, replicas, stack)
         for name in ("r1", "r2"):
             cluster.start(name)
